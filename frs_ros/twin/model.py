@@ -1,0 +1,295 @@
+"""The digital twin (DESIGN.md §3): objects per frame, frames per window.
+
+A ``TwinObject`` is one object instance in one frame; ``id`` is its track id, stable
+across the frames of a ``Twin``. Masks are COCO RLE. Everything round-trips through
+JSON losslessly (``to_dict``/``from_dict``); floats are stored as Python floats, so
+``json.dumps`` → ``json.loads`` restores them bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from frs_ros.twin import rle as rle_utils
+from frs_ros.twin.geometry import (
+    CameraIntrinsics,
+    DepthSource,
+    DepthStats,
+    centroid_3d,
+    depth_stats,
+)
+from frs_ros.twin.rle import RLE
+
+Level = Literal["group", "object", "part"]
+LEVELS: tuple[str, ...] = ("group", "object", "part")
+BBox = tuple[float, float, float, float]
+
+SCHEMA_VERSION = 1
+
+
+class UnknownObjectError(KeyError):
+    """An object id that is not in the frame/twin was asked for."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "unknown object"
+
+
+@dataclass(frozen=True)
+class TwinObject:
+    id: int
+    label: str
+    score: float
+    bbox: BBox
+    mask: RLE
+    area: int
+    area_ratio: float
+    centroid: tuple[float, float]
+    depth: DepthStats | None = None
+    centroid_3d: tuple[float, float, float] | None = None
+    level: Level = "object"
+    parent: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        if not 0.0 <= self.score <= 1.0 or math.isnan(self.score):
+            raise ValueError(f"score must be in [0, 1], got {self.score}")
+        x0, y0, x1, y1 = self.bbox
+        if not (x0 <= x1 and y0 <= y1):
+            raise ValueError(f"bbox must be (x_min, y_min, x_max, y_max), got {self.bbox}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the image the mask lives in."""
+        return (int(self.mask["size"][0]), int(self.mask["size"][1]))
+
+    def decode_mask(self) -> np.ndarray:
+        return rle_utils.decode(self.mask)
+
+    @classmethod
+    def from_mask(
+        cls,
+        id: int,
+        label: str,
+        score: float,
+        mask: np.ndarray,
+        *,
+        depth: np.ndarray | None = None,
+        depth_source: DepthSource = "relative",
+        intrinsics: CameraIntrinsics | None = None,
+        bbox: BBox | None = None,
+        level: Level = "object",
+        parent: int | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> TwinObject:
+        """Build an object from a binary mask, computing every derived field.
+
+        ``bbox`` defaults to the mask's tight box; a given box (e.g. the detector's) is
+        clipped to the image. An empty mask is rejected: an object without pixels cannot
+        be segmented, referenced or measured.
+        """
+        mask = rle_utils._check_mask(mask).astype(bool)
+        h, w = mask.shape
+        n = int(mask.sum())
+        if n == 0:
+            raise ValueError(f"object {id} ({label!r}) has an empty mask")
+        ys, xs = np.nonzero(mask)
+        centroid = (float(xs.mean()), float(ys.mean()))
+        if bbox is None:
+            bbox = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        else:
+            bbox = clip_bbox(bbox, (h, w))
+        stats = depth_stats(mask, depth, depth_source) if depth is not None else None
+        return cls(
+            id=int(id),
+            label=str(label),
+            score=float(score),
+            bbox=bbox,
+            mask=rle_utils.encode(mask),
+            area=n,
+            area_ratio=n / float(h * w),
+            centroid=centroid,
+            depth=stats,
+            centroid_3d=centroid_3d(centroid, stats, intrinsics),
+            level=level,
+            parent=parent,
+            attributes=dict(attributes or {}),
+        )
+
+    def with_id(self, new_id: int) -> TwinObject:
+        return replace(self, id=int(new_id))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bbox"] = list(self.bbox)
+        d["centroid"] = list(self.centroid)
+        d["centroid_3d"] = list(self.centroid_3d) if self.centroid_3d is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TwinObject:
+        depth = d.get("depth")
+        c3 = d.get("centroid_3d")
+        return cls(
+            id=int(d["id"]),
+            label=str(d["label"]),
+            score=float(d["score"]),
+            bbox=tuple(float(v) for v in d["bbox"]),
+            mask={"size": [int(v) for v in d["mask"]["size"]], "counts": d["mask"]["counts"]},
+            area=int(d["area"]),
+            area_ratio=float(d["area_ratio"]),
+            centroid=tuple(float(v) for v in d["centroid"]),
+            depth=DepthStats(**depth) if depth is not None else None,
+            centroid_3d=tuple(float(v) for v in c3) if c3 is not None else None,
+            level=d.get("level", "object"),
+            parent=d.get("parent"),
+            attributes=dict(d.get("attributes") or {}),
+        )
+
+
+def clip_bbox(bbox: BBox, size: tuple[int, int]) -> BBox:
+    """Clip a box to an image of ``size`` (h, w). A box wholly outside is an error."""
+    h, w = size
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    if any(math.isnan(v) for v in (x0, y0, x1, y1)):
+        raise ValueError(f"bbox has NaN coordinates: {bbox}")
+    if x1 < x0 or y1 < y0:
+        raise ValueError(f"bbox must be (x_min, y_min, x_max, y_max), got {bbox}")
+    cx0, cy0 = min(max(x0, 0.0), w), min(max(y0, 0.0), h)
+    cx1, cy1 = min(max(x1, 0.0), w), min(max(y1, 0.0), h)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise ValueError(f"bbox {bbox} lies outside the {w}x{h} image")
+    return (cx0, cy0, cx1, cy1)
+
+
+@dataclass
+class FrameTwin:
+    """The objects seen in one frame. ``stamp`` is seconds (ROS time as float)."""
+
+    index: int
+    stamp: float
+    width: int
+    height: int
+    objects: list[TwinObject] = field(default_factory=list)
+    frame_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"frame size must be positive, got {self.width}x{self.height}")
+        seen: set[int] = set()
+        for obj in self.objects:
+            if obj.size != (self.height, self.width):
+                raise ValueError(
+                    f"object {obj.id} mask is {obj.size[1]}x{obj.size[0]}, "
+                    f"frame is {self.width}x{self.height}"
+                )
+            if obj.id in seen:
+                raise ValueError(f"duplicate object id {obj.id} in frame {self.index}")
+            seen.add(obj.id)
+
+    @property
+    def ids(self) -> list[int]:
+        return [o.id for o in self.objects]
+
+    def get(self, obj_id: int) -> TwinObject | None:
+        for o in self.objects:
+            if o.id == obj_id:
+                return o
+        return None
+
+    def object(self, obj_id: int) -> TwinObject:
+        obj = self.get(obj_id)
+        if obj is None:
+            raise UnknownObjectError(f"object {obj_id} is not in frame {self.index} (ids: {self.ids})")
+        return obj
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "stamp": self.stamp,
+            "width": self.width,
+            "height": self.height,
+            "frame_id": self.frame_id,
+            "objects": [o.to_dict() for o in self.objects],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrameTwin:
+        return cls(
+            index=int(d["index"]),
+            stamp=float(d["stamp"]),
+            width=int(d["width"]),
+            height=int(d["height"]),
+            frame_id=str(d.get("frame_id", "")),
+            objects=[TwinObject.from_dict(o) for o in d["objects"]],
+        )
+
+
+@dataclass
+class Twin:
+    """A window of frame twins, oldest first (T = 1 for a still image)."""
+
+    frames: list[FrameTwin] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        indices = [f.index for f in self.frames]
+        if indices != sorted(indices) or len(set(indices)) != len(indices):
+            raise ValueError(f"frames must be in strictly increasing index order, got {indices}")
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[FrameTwin]:
+        return iter(self.frames)
+
+    @property
+    def latest(self) -> FrameTwin:
+        if not self.frames:
+            raise ValueError("the twin has no frames yet")
+        return self.frames[-1]
+
+    @property
+    def ids(self) -> list[int]:
+        """Every track id in the window, sorted."""
+        return sorted({o.id for f in self.frames for o in f.objects})
+
+    def track(self, obj_id: int) -> list[tuple[FrameTwin, TwinObject]]:
+        """The frames (oldest first) in which track ``obj_id`` appears, with its object."""
+        out = [(f, o) for f in self.frames if (o := f.get(obj_id)) is not None]
+        if not out:
+            raise UnknownObjectError(f"object {obj_id} is not in the twin (ids: {self.ids})")
+        return out
+
+    def tracks(self) -> dict[int, list[tuple[FrameTwin, TwinObject]]]:
+        out: dict[int, list[tuple[FrameTwin, TwinObject]]] = {}
+        for f in self.frames:
+            for o in f.objects:
+                out.setdefault(o.id, []).append((f, o))
+        return out
+
+    def last_seen(self, obj_id: int) -> TwinObject:
+        return self.track(obj_id)[-1][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, "frames": [f.to_dict() for f in self.frames]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Twin:
+        schema = d.get("schema", SCHEMA_VERSION)
+        if schema != SCHEMA_VERSION:
+            raise ValueError(f"unsupported twin schema {schema} (this build reads {SCHEMA_VERSION})")
+        return cls(frames=[FrameTwin.from_dict(f) for f in d["frames"]])
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> Twin:
+        return cls.from_dict(json.loads(text))
