@@ -75,10 +75,7 @@ def depth_stats(mask: np.ndarray, depth: np.ndarray, source: DepthSource) -> Dep
     """
     if depth.shape != mask.shape:
         raise ValueError(f"depth shape {depth.shape} does not match mask shape {mask.shape}")
-    if source == "metric":
-        valid = mask & valid_depth(depth)
-    else:
-        valid = mask & np.isfinite(depth)
+    valid = mask & valid_depth(depth) if source == "metric" else mask & np.isfinite(depth)
     n_mask = int(mask.sum())
     n_valid = int(valid.sum())
     if n_valid == 0:

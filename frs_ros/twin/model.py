@@ -207,7 +207,9 @@ class FrameTwin:
     def object(self, obj_id: int) -> TwinObject:
         obj = self.get(obj_id)
         if obj is None:
-            raise UnknownObjectError(f"object {obj_id} is not in frame {self.index} (ids: {self.ids})")
+            raise UnknownObjectError(
+                f"object {obj_id} is not in frame {self.index} (ids: {self.ids})"
+            )
         return obj
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,7 +286,9 @@ class Twin:
     def from_dict(cls, d: dict[str, Any]) -> Twin:
         schema = d.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
-            raise ValueError(f"unsupported twin schema {schema} (this build reads {SCHEMA_VERSION})")
+            raise ValueError(
+                f"unsupported twin schema {schema} (this build reads {SCHEMA_VERSION})"
+            )
         return cls(frames=[FrameTwin.from_dict(f) for f in d["frames"]])
 
     def to_json(self, indent: int | None = None) -> str:

@@ -75,6 +75,5 @@ def relations_between(frame: FrameTwin, a_id: int, b_id: int) -> list[str]:
 def relation_table(frame: FrameTwin) -> dict[int, dict[int, list[str]]]:
     """All pairwise relations in a frame: ``table[a][b]`` = relations of a to b."""
     return {
-        a.id: {b.id: relations(a, b) for b in frame.objects if b.id != a.id}
-        for a in frame.objects
+        a.id: {b.id: relations(a, b) for b in frame.objects if b.id != a.id} for a in frame.objects
     }

@@ -70,7 +70,10 @@ def merge(rles: list[RLE], size: tuple[int, int]) -> RLE:
 
 def _coded(rle: RLE) -> dict:
     counts = rle["counts"]
-    return {"size": list(rle["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
+    return {
+        "size": list(rle["size"]),
+        "counts": counts.encode() if isinstance(counts, str) else counts,
+    }
 
 
 def intersection_area(a: RLE, b: RLE) -> int:

@@ -25,7 +25,7 @@ from frs_ros.twin.model import Twin, TwinObject
 
 
 def _r(v: float, nd: int = 0) -> float | int:
-    return int(round(v)) if nd == 0 else round(float(v), nd)
+    return round(v) if nd == 0 else round(float(v), nd)
 
 
 def _depth_key(twin: Twin) -> str | None:
@@ -67,7 +67,7 @@ def compact_dict(twin: Twin) -> dict[str, Any]:
     if depth:
         out["depth"] = depth
     objs = []
-    for obj_id, track in sorted(twin.tracks().items()):
+    for _obj_id, track in sorted(twin.tracks().items()):
         (f0, o0), (f1, o1) = track[0], track[-1]
         d = _compact_object(o1)
         if len(twin) > 1:
