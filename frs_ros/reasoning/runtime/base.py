@@ -43,6 +43,30 @@ class Completion:
             raise ValueError(f"n_tokens must be >= 0, got {self.n_tokens}")
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding settings. ``temperature == 0`` is greedy (the default, for evaluation);
+    training rollouts sample with ``temperature > 0``, nucleus ``top_p`` and ``top_k``
+    (0 = off); ``seed`` makes sampling reproducible."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
 @runtime_checkable
 class LLMRuntime(Protocol):
     """What the rollout engine needs from a language model."""

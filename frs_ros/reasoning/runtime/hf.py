@@ -1,0 +1,358 @@
+"""Hugging Face causal-LM runtime (Qwen3 family), with KV-cache reuse across calls.
+
+The decode loop is written here rather than delegated to ``model.generate`` because the
+runtime must know exactly which tokens its ``DynamicCache`` holds after every call (to
+crop it to the longest common prefix of the next transcript), how many tokens it had to
+prefill, and why it stopped; sampling itself uses transformers' logits warpers.
+
+Cache reuse: the runtime keeps the cache of the last token sequence it fed the model. A
+new ``complete(text)`` tokenizes ``text``, keeps the cached positions of the longest common
+token prefix (``DynamicCache.crop``), and prefills only the rest. Rounds after
+``<results>`` and second queries on the same twin therefore cost only their new tokens.
+Call :meth:`HFRuntime.reset_cache` after changing the model's weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from frs_ros.reasoning.runtime.base import (
+    Completion,
+    Sampling,
+    cut_at_stop,
+    deadline_passed,
+    validate_request,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
+QWEN3_MODELS = ("Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-8B")
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+class ModelNotAvailableError(OSError):
+    """The model (or tokenizer, or adapter) could not be found locally or on the hub."""
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    """``"auto"`` (the checkpoint's dtype), a name like ``"bf16"``, or a torch dtype."""
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _offline(model: str, local_files_only: bool | None) -> bool:
+    if local_files_only is not None:
+        return local_files_only
+    return Path(model).is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+
+
+def _missing(what: str, name: str, err: Exception) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"cannot load the {what} {name!r}: {err}\n"
+        f"Supply it as a local directory: on a machine with network run "
+        f"`hf download {name} --local-dir DIR` (or copy a Hugging Face cache into HF_HOME), "
+        f"then set `model: DIR` (or `adapter: DIR`) in config/reasoner.yaml. "
+        f"For tests without weights use `model: tiny`."
+    )
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class HFRuntime:
+    """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over a transformers causal LM.
+
+    Build with :meth:`from_pretrained` (hub id or local directory, optional LoRA adapter)
+    or :meth:`tiny` (random weights, for tests). ``model`` and ``tokenizer`` are exposed
+    for training (the tokenizer gives offset mappings).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        thinking: bool = False,
+        sampling: Sampling | None = None,
+        reuse_cache: bool = True,
+    ) -> None:
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError("the tokenizer has no chat template; HFRuntime needs one")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.thinking = thinking
+        self.sampling = sampling or Sampling()
+        self.reuse_cache = reuse_cache
+        self.device = next(model.parameters()).device
+        self._eos_ids = self._collect_eos_ids()
+        self._warpers = self._build_warpers()
+        self._generator: torch.Generator | None = None
+        if self.sampling.seed is not None:
+            self._generator = torch.Generator(device=self.device).manual_seed(self.sampling.seed)
+        self._cache: Any = None
+        self._cached_ids: list[int] = []
+        #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
+        self.last_prefill_tokens = 0
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        adapter: str | os.PathLike | None = None,
+        dtype: str | torch.dtype = "auto",
+        device: str = "cpu",
+        thinking: bool = False,
+        sampling: Sampling | None = None,
+        local_files_only: bool | None = None,
+    ) -> HFRuntime:
+        """Load a Qwen3 checkpoint (hub id or local dir) and an optional peft LoRA adapter.
+
+        ``local_files_only`` defaults to True when ``model`` is a local directory or
+        ``HF_HUB_OFFLINE`` is set. Missing files raise :class:`ModelNotAvailableError`
+        naming the model and how to supply it.
+        """
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        name = str(model)
+        offline = _offline(name, local_files_only)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
+        except (OSError, ValueError) as err:
+            raise _missing("tokenizer of", name, err) from err
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(
+                name, dtype=resolve_dtype(dtype), local_files_only=offline
+            )
+        except (OSError, ValueError) as err:
+            raise _missing("model", name, err) from err
+        lm = lm.to(resolve_device(device))
+        if adapter is not None:
+            lm = load_adapter(lm, adapter, local_files_only=_offline(str(adapter), offline))
+        return cls(lm, tokenizer, thinking=thinking, sampling=sampling)
+
+    @classmethod
+    def tiny(
+        cls,
+        *,
+        seed: int = 0,
+        dtype: str | torch.dtype = "float32",
+        adapter: str | os.PathLike | None = None,
+        thinking: bool = False,
+        sampling: Sampling | None = None,
+        reuse_cache: bool = True,
+    ) -> HFRuntime:
+        """Random-weight 2-layer Qwen3 + the tiny tokenizer: real code paths, meaningless text."""
+        from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
+
+        warnings.warn(
+            "HFRuntime.tiny(): random weights; its outputs are MEANINGLESS (tests and "
+            "smoke runs only)",
+            stacklevel=2,
+        )
+        tokenizer = load_tiny_tokenizer()
+        model = tiny_qwen3(tokenizer, seed=seed)
+        dt = resolve_dtype(dtype)
+        if dt != "auto":
+            model = model.to(dt)
+        if adapter is not None:
+            model = load_adapter(model, adapter, local_files_only=True)
+        return cls(model, tokenizer, thinking=thinking, sampling=sampling, reuse_cache=reuse_cache)
+
+    # ------------------------------------------------------------------ LLMRuntime
+
+    def format_prompt(self, system: str, user: str) -> str:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the runtime feeds it (no extra special tokens)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache (required after the model's weights change)."""
+        self._cache = None
+        self._cached_ids = []
+
+    @torch.inference_mode()
+    def next_token_logits(self, text: str) -> torch.Tensor:
+        """Logits (float32, on CPU) of the token after ``text``; uses and updates the cache."""
+        return self._prefill(self._checked_ids(text)).float().cpu()
+
+    @torch.inference_mode()
+    def complete(
+        self,
+        text: str,
+        *,
+        stop: Sequence[str],
+        max_new_tokens: int,
+        deadline: float | None = None,
+    ) -> Completion:
+        stops = validate_request(stop, max_new_tokens)
+        if deadline_passed(deadline):
+            return Completion("", 0, "deadline")
+        logits = self._prefill(self._checked_ids(text))
+        new_ids: list[int] = []
+        while True:
+            token = self._choose(logits)
+            if token in self._eos_ids:
+                return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
+            new_ids.append(token)
+            out, hit = cut_at_stop(self._decode(new_ids), stops)
+            if hit:
+                return Completion(out, len(new_ids), "stop")
+            if len(new_ids) >= max_new_tokens:
+                return Completion(out, len(new_ids), "length")
+            if deadline_passed(deadline):
+                return Completion(out, len(new_ids), "deadline")
+            logits = self._forward([token])
+
+    # ------------------------------------------------------------------ internals
+
+    def _checked_ids(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        ids = self.encode(text)
+        if not ids:
+            raise ValueError("cannot complete an empty text: format_prompt() gives the start")
+        return ids
+
+    def _prefill(self, ids: list[int]) -> torch.Tensor:
+        """Bring the cache to ``ids`` reusing the common prefix; logits of the next token."""
+        keep = _common_prefix(self._cached_ids, ids) if self.reuse_cache else 0
+        keep = min(keep, len(ids) - 1)  # at least one token must run to get logits
+        if keep == 0:
+            self.reset_cache()
+        elif keep < len(self._cached_ids):
+            self._cache.crop(keep - len(self._cached_ids))  # negative: tokens to remove
+            self._cached_ids = self._cached_ids[:keep]
+        self.last_prefill_tokens = len(ids) - keep
+        return self._forward(ids[keep:])
+
+    def _forward(self, ids: list[int]) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        cache = self._cache if self._cache is not None else DynamicCache(config=self.model.config)
+        # Invalidate first: an exception mid-forward leaves layers partly updated.
+        self._cache, fed = None, self._cached_ids
+        self._cached_ids = []
+        out = self.model(
+            input_ids=torch.tensor([ids], device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        self._cache, self._cached_ids = out.past_key_values, fed + list(ids)
+        return out.logits[0, -1]
+
+    def _choose(self, logits: torch.Tensor) -> int:
+        if self.sampling.greedy:
+            return int(torch.argmax(logits))
+        scores = self._warpers(None, logits.float()[None])
+        probs = torch.softmax(scores, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _collect_eos_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        for source in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source is not None:
+                ids.update(source)
+        return frozenset(ids)
+
+    def _build_warpers(self) -> Any:
+        from transformers import (
+            LogitsProcessorList,
+            TemperatureLogitsWarper,
+            TopKLogitsWarper,
+            TopPLogitsWarper,
+        )
+
+        s, warpers = self.sampling, LogitsProcessorList()
+        if s.greedy:
+            return warpers
+        warpers.append(TemperatureLogitsWarper(s.temperature))
+        if s.top_k:
+            warpers.append(TopKLogitsWarper(s.top_k))
+        if s.top_p < 1:
+            warpers.append(TopPLogitsWarper(s.top_p))
+        return warpers
+
+
+def tiny_qwen3(tokenizer: Any, *, seed: int = 0, layers: int = 2, hidden: int = 64) -> Any:
+    """A random-weight ``Qwen3ForCausalLM`` sized for tests, matching ``tokenizer``."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=hidden // 4,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        # Larger than the 0.02 default: with tiny random weights that default makes greedy
+        # decoding repeat one token forever, which would hide stop/length handling in tests.
+        initializer_range=0.2,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    return Qwen3ForCausalLM(config).eval()
+
+
+def load_adapter(model: Any, adapter: str | os.PathLike, *, local_files_only: bool) -> Any:
+    """Wrap ``model`` with a saved peft (LoRA) adapter, for inference."""
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(
+            model, str(adapter), is_trainable=False, local_files_only=local_files_only
+        )
+    except (OSError, ValueError) as err:
+        raise _missing("LoRA adapter", str(adapter), err) from err
+    log.info("loaded LoRA adapter %s", adapter)
+    return peft_model.eval()
