@@ -279,9 +279,9 @@ def overlap(ctx: ToolContext, a: int, b: int, frame: int | None) -> dict[str, An
     inter = intersection_area(oa.mask, ob.mask)
     union = oa.area + ob.area - inter
     return {
-        "iou": _r(inter / union, 3),
-        "a_in_b": _r(inter / oa.area, 3),
-        "b_in_a": _r(inter / ob.area, 3),
+        "iou": _r(inter / union, 4),
+        "a_in_b": _r(inter / oa.area, 4),
+        "b_in_a": _r(inter / ob.area, 4),
     }
 
 

@@ -1,0 +1,218 @@
+"""The rollout engine (DESIGN.md §4): generate, stop at ``</plan>``, run the tools, append
+``<results>``, resume; stop at ``</answer>``. Rounds, tokens and wall time are bounded and
+hitting a bound is a reported outcome, never an exception.
+
+The transcript is kept as spans marked ``model`` (generated) or ``engine`` (inserted), so
+training can mask the inserted tokens out of every loss (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from frs_ros.reasoning import protocol
+from frs_ros.reasoning.prompt import PreviousTurn, system_prompt, user_prompt
+from frs_ros.reasoning.runtime.base import LLMRuntime
+from frs_ros.reasoning.tools import TOOLS, ToolContext, ToolRegistry
+from frs_ros.twin import Twin
+
+Outcome = Literal["answered", "empty", "unparseable", "max_rounds", "max_tokens", "deadline"]
+Source = Literal["model", "engine"]
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class Transcript:
+    """The prompt plus the rollout, as (text, source) spans."""
+
+    prompt: str
+    spans: list[tuple[str, Source]] = field(default_factory=list)
+
+    def add(self, text: str, source: Source) -> None:
+        if text:
+            self.spans.append((text, source))
+
+    @property
+    def rollout(self) -> str:
+        """Everything after the prompt: what the format and accuracy rewards read."""
+        return "".join(t for t, _ in self.spans)
+
+    @property
+    def text(self) -> str:
+        return self.prompt + self.rollout
+
+    def engine_char_spans(self) -> list[tuple[int, int]]:
+        """[start, end) character ranges of engine-inserted text within ``rollout``."""
+        out, pos = [], 0
+        for text, source in self.spans:
+            if source == "engine":
+                out.append((pos, pos + len(text)))
+            pos += len(text)
+        return out
+
+
+@dataclass
+class ReasonerConfig:
+    max_rounds: int = 4  # <plan> rounds executed; one more is the cut-off
+    max_new_tokens: int = 512  # over the whole rollout
+    timeout_s: float = 30.0
+    max_calls_per_plan: int = 8
+    max_results_chars: int = 4000  # a huge <results> would blow the context
+
+    def __post_init__(self) -> None:
+        if self.max_rounds < 0 or self.max_new_tokens < 1 or self.timeout_s <= 0:
+            raise ValueError(f"invalid reasoner bounds: {self}")
+
+
+@dataclass
+class ReasoningResult:
+    """One answered query. ``ids`` are the answered ids present in the twin; ids the model
+    named that are not in the twin go to ``unknown_ids``. ``empty``: the mask is empty."""
+
+    query: str
+    ids: list[int]
+    unknown_ids: list[int]
+    outcome: Outcome
+    reasoning: str
+    transcript: Transcript
+    rounds: int
+    n_tokens: int
+    timings: dict[str, float]
+    tool_calls: list[dict] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.ids
+
+    def as_previous(self) -> PreviousTurn:
+        return PreviousTurn(self.query, list(self.ids))
+
+
+def validate_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """Strip a query and reject empty or oversized ones with a clear message."""
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a string, got {type(query).__name__}")
+    query = query.strip()
+    if not query:
+        raise ValueError("query is empty")
+    if len(query) > max_chars:
+        raise ValueError(f"query is {len(query)} characters; at most {max_chars} are accepted")
+    return query
+
+
+class Reasoner:
+    """Answers queries about a twin with an LLM runtime and the tool registry."""
+
+    def __init__(
+        self,
+        runtime: LLMRuntime,
+        config: ReasonerConfig | None = None,
+        registry: ToolRegistry = TOOLS,
+    ) -> None:
+        self.runtime = runtime
+        self.config = config or ReasonerConfig()
+        self.registry = registry
+        self._system = system_prompt(registry)
+
+    def prompt(self, twin: Twin, query: str, previous: ReasoningResult | None = None) -> str:
+        prev = previous.as_previous() if previous is not None else None
+        return self.runtime.format_prompt(self._system, user_prompt(twin, query, prev))
+
+    def answer(
+        self, twin: Twin, query: str, previous: ReasoningResult | None = None
+    ) -> ReasoningResult:
+        cfg = self.config
+        query = validate_query(query)
+        if not twin.frames:
+            raise ValueError("the twin has no frames: nothing to reason about yet")
+        t0 = time.monotonic()
+        deadline = t0 + cfg.timeout_s
+        transcript = Transcript(self.prompt(twin, query, previous))
+        ctx = ToolContext(twin, list(previous.ids) if previous is not None else [])
+        timings = {"prompt_s": time.monotonic() - t0, "generate_s": 0.0, "tools_s": 0.0}
+        tool_calls: list[dict] = []
+        n_tokens = rounds = 0
+        outcome: Outcome | None = None
+
+        while outcome is None:
+            t = time.monotonic()
+            completion = self.runtime.complete(
+                transcript.text,
+                stop=[protocol.PLAN_CLOSE, protocol.ANSWER_CLOSE],
+                max_new_tokens=cfg.max_new_tokens - n_tokens,
+                deadline=deadline,
+            )
+            timings["generate_s"] += time.monotonic() - t
+            transcript.add(completion.text, "model")
+            n_tokens += completion.n_tokens
+            text = completion.text
+
+            if text.endswith(protocol.ANSWER_CLOSE):
+                break  # parsed below
+            if completion.finish_reason == "deadline":
+                outcome = "deadline"
+            elif text.endswith(protocol.PLAN_CLOSE):
+                if rounds >= cfg.max_rounds:
+                    outcome = "max_rounds"
+                else:
+                    rounds += 1
+                    t = time.monotonic()
+                    entries = self._run_plan(ctx, text)
+                    timings["tools_s"] += time.monotonic() - t
+                    tool_calls.extend(entries)
+                    transcript.add(self._results_block(entries), "engine")
+                    if n_tokens >= cfg.max_new_tokens:
+                        outcome = "max_tokens"
+                    elif time.monotonic() >= deadline:
+                        outcome = "deadline"
+            elif completion.finish_reason == "length" or n_tokens >= cfg.max_new_tokens:
+                outcome = "max_tokens"
+            else:  # the model ended without an answer
+                outcome = "unparseable"
+
+        ids: list[int] = []
+        unknown: list[int] = []
+        if outcome is None:
+            parsed = protocol.parse_answer(protocol.last_block(transcript.rollout, "answer") or "")
+            if parsed is None:
+                outcome = "unparseable"
+            else:
+                known = set(twin.ids)
+                ids = [i for i in parsed if i in known]
+                unknown = [i for i in parsed if i not in known]
+                # "empty" is the model's explicit empty target; naming only unknown ids
+                # is an answer whose mask is empty (reported in unknown_ids)
+                outcome = "answered" if parsed else "empty"
+        timings["total_s"] = time.monotonic() - t0
+        reasoning = protocol.blocks(transcript.rollout, protocol.REASON)
+        return ReasoningResult(
+            query=query,
+            ids=ids,
+            unknown_ids=unknown,
+            outcome=outcome,
+            reasoning=reasoning[0].strip() if reasoning else "",
+            transcript=transcript,
+            rounds=rounds,
+            n_tokens=n_tokens,
+            timings=timings,
+            tool_calls=tool_calls,
+        )
+
+    def _run_plan(self, ctx: ToolContext, text: str) -> list[dict]:
+        body = protocol.last_block(text, protocol.PLAN)
+        if body is None:
+            return [{"error": "</plan> without a matching <plan>"}]
+        calls, error = protocol.parse_plan(body, self.config.max_calls_per_plan)
+        if error is not None:
+            return [{"error": error}]
+        return [self.registry.call(ctx, c.tool, c.args) for c in calls]
+
+    def _results_block(self, entries: list[dict]) -> str:
+        block = protocol.format_results(entries)
+        if len(block) > self.config.max_results_chars:
+            block = protocol.format_results(
+                [{"error": f"results too long ({len(block)} chars); ask for fewer objects"}]
+            )
+        return block
