@@ -71,7 +71,7 @@ def test_relation_overlap_and_prev(ctx):
     assert call(ctx, "relation", a=1, b=2) == ["left_of", "nearer"]
     assert call(ctx, "relation", a=1, b="prev") == ["left_of", "nearer"]
     assert call(ctx, "overlap", a=5, b=3) == {"iou": 0.0125, "a_in_b": 1.0, "b_in_a": 0.0125}
-    assert call(ctx, "relation", a=5, b=3) == ["right_of", "inside", "nearer"]
+    assert call(ctx, "relation", a=5, b=3) == ["right_of", "inside"]  # 2.9 vs 3.0 m: within 5 %
 
 
 def test_depth_order_and_distances(ctx):
