@@ -1,0 +1,125 @@
+"""Build a runtime from ``config/reasoner*.yaml`` (the ``runtime:`` section).
+
+Keys (unknown keys are an error, to catch typos):
+
+- ``kind``: ``hf`` | ``openai`` | ``scripted``
+- ``model``: hub id or local directory (``hf``; ``tiny`` = random-weight test profile), or
+  the served model name (``openai``)
+- ``adapter``: LoRA adapter directory (``hf``), ``dtype``, ``device``, ``local_files_only``
+- ``thinking``: Qwen3 thinking mode on/off in the chat template
+- ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
+- ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
+  and ``tokenizer`` (a directory whose chat template formats prompts) for ``openai``
+- ``outputs``: the scripted continuations (``scripted``)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
+
+_KEYS = {
+    "hf": {
+        "kind",
+        "model",
+        "adapter",
+        "dtype",
+        "device",
+        "thinking",
+        "sampling",
+        "local_files_only",
+    },
+    "openai": {"kind", "model", "thinking", "sampling", "endpoint", "tokenizer"},
+    "scripted": {"kind", "outputs", "thinking"},
+}
+_ENDPOINT_KEYS = {"url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "extra_body"}
+
+
+def load_runtime(config: Mapping[str, Any] | str | os.PathLike) -> LLMRuntime:
+    """A runtime from a YAML path or a mapping (whole reasoner config or its ``runtime``)."""
+    if isinstance(config, str | os.PathLike):
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"reasoner config {path} does not exist")
+        config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config, Mapping):
+        raise TypeError(f"runtime config must be a mapping, got {type(config).__name__}")
+    cfg = dict(config.get("runtime", config))
+    kind = cfg.get("kind")
+    if kind not in _KEYS:
+        raise ValueError(f"runtime kind must be one of {sorted(_KEYS)}, got {kind!r}")
+    unknown = set(cfg) - _KEYS[kind]
+    if unknown:
+        raise ValueError(f"unknown keys for a {kind} runtime: {sorted(unknown)}")
+    thinking = bool(cfg.get("thinking", False))
+    if kind == "scripted":
+        return ScriptedRuntime(cfg.get("outputs") or [], thinking=thinking)
+    sampling = _sampling(cfg.get("sampling"))
+    if kind == "hf":
+        return _hf(cfg, thinking, sampling)
+    return _openai(cfg, thinking, sampling)
+
+
+def _sampling(section: Any) -> Sampling:
+    if section is None:
+        return Sampling()
+    if not isinstance(section, Mapping):
+        raise TypeError("runtime.sampling must be a mapping {temperature, top_p, top_k, seed}")
+    try:
+        return Sampling(**section)
+    except TypeError as err:
+        raise ValueError(f"bad runtime.sampling {dict(section)}: {err}") from err
+
+
+def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
+    from frs_ros.reasoning.runtime.hf import DEFAULT_MODEL, HFRuntime
+
+    model = cfg.get("model") or DEFAULT_MODEL
+    if model == "tiny":
+        return HFRuntime.tiny(
+            dtype=cfg.get("dtype") or "float32",
+            adapter=cfg.get("adapter"),
+            thinking=thinking,
+            sampling=sampling,
+        )
+    return HFRuntime.from_pretrained(
+        model,
+        adapter=cfg.get("adapter"),
+        dtype=cfg.get("dtype") or "auto",
+        device=cfg.get("device") or "cpu",
+        thinking=thinking,
+        sampling=sampling,
+        local_files_only=cfg.get("local_files_only"),
+    )
+
+
+def _openai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
+    from frs_ros.reasoning.runtime.openai import OpenAIRuntime
+
+    endpoint = cfg.get("endpoint") or {}
+    if not isinstance(endpoint, Mapping) or "url" not in endpoint:
+        raise ValueError("an openai runtime needs runtime.endpoint.url")
+    unknown = set(endpoint) - _ENDPOINT_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys in runtime.endpoint: {sorted(unknown)}")
+    if not cfg.get("model"):
+        raise ValueError("an openai runtime needs runtime.model (the served model name)")
+    tokenizer = None
+    if cfg.get("tokenizer"):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(cfg["tokenizer"]), local_files_only=True)
+    return OpenAIRuntime(
+        endpoint["url"],
+        cfg["model"],
+        tokenizer=tokenizer,
+        thinking=thinking,
+        sampling=sampling,
+        **{k: v for k, v in endpoint.items() if k != "url"},
+    )

@@ -1,0 +1,218 @@
+"""Runtime over an OpenAI-compatible HTTP server (vLLM, SGLang, Ollama, llama.cpp server).
+
+It uses ``POST {url}/completions`` with the raw transcript as ``prompt`` (not the chat
+endpoint), so a rollout continues the assistant turn across rounds exactly as the local
+runtime does. Only the standard library is used (``requests`` is not installed here).
+
+Stop strings: servers return the text *without* the stop string. The contract wants it
+included, so it is put back when the server says which one matched (vLLM ``stop_reason``,
+SGLang ``matched_stop``). A server that does not say cannot be told apart from an
+end-of-sequence, and the text then comes back without it (``finish_reason`` "stop").
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from frs_ros.reasoning.runtime.base import (
+    Completion,
+    Sampling,
+    chatml_prompt,
+    cut_at_stop,
+    simple_tokenize,
+    validate_request,
+)
+
+# URLError covers refused connections; timeouts and dropped connections surface directly.
+_TRANSPORT_ERRORS = (
+    urllib.error.URLError,
+    http.client.HTTPException,
+    ConnectionError,
+    TimeoutError,
+)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_MAX_RETRY_AFTER_S = 30.0
+
+
+class EndpointError(RuntimeError):
+    """The server refused the request or stayed unreachable after the retries."""
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OpenAIRuntime:
+    """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over ``/v1/completions``.
+
+    ``url`` is the API base (e.g. ``http://127.0.0.1:8000/v1``). ``tokenizer`` (optional,
+    with ``apply_chat_template``) formats prompts and counts tokens; without it prompts use
+    the Qwen3 ChatML format (:func:`~frs_ros.reasoning.runtime.base.chatml_prompt`) and
+    ``n_tokens`` comes from the server's ``usage`` (else a word/punctuation count).
+    Transport errors, 429 and 5xx are retried ``max_retries`` times with exponential
+    backoff (``backoff_s``, doubled each time); other HTTP errors raise
+    :class:`EndpointError` at once. Each request's timeout is the smaller of ``timeout_s``
+    and the time left before the deadline. ``extra_body`` is merged into every request
+    (server-specific options).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        tokenizer: Any = None,
+        thinking: bool = False,
+        sampling: Sampling | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        extra_body: dict[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint url must start with http:// or https://, got {url!r}")
+        if timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
+            raise ValueError("timeout_s must be > 0, max_retries and backoff_s >= 0")
+        if api_key is None and api_key_env:
+            api_key = os.environ.get(api_key_env)
+            if api_key is None:
+                raise ValueError(f"environment variable {api_key_env} (the API key) is not set")
+        self.url = url.rstrip("/") + "/completions"
+        self.model = model
+        self.tokenizer = tokenizer
+        self.thinking = thinking
+        self.sampling = sampling or Sampling()
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.extra_body = dict(extra_body or {})
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._sleep = sleep
+
+    def format_prompt(self, system: str, user: str) -> str:
+        if self.tokenizer is None:
+            return chatml_prompt(system, user, thinking=self.thinking)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokenizer count when a tokenizer was given, else a word/punctuation estimate."""
+        if self.tokenizer is not None:
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(simple_tokenize(text))
+
+    def complete(
+        self,
+        text: str,
+        *,
+        stop: Sequence[str],
+        max_new_tokens: int,
+        deadline: float | None = None,
+    ) -> Completion:
+        stops = validate_request(stop, max_new_tokens)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": text,
+            "max_tokens": max_new_tokens,
+            "temperature": self.sampling.temperature,
+            "top_p": self.sampling.top_p,
+            **self.extra_body,
+        }
+        if stops:
+            body["stop"] = list(stops)
+        if self.sampling.top_k:
+            body["top_k"] = self.sampling.top_k
+        if self.sampling.seed is not None:
+            body["seed"] = self.sampling.seed
+        reply = self._post(body, deadline)
+        if reply is None:
+            return Completion("", 0, "deadline")
+        return self._completion(reply, stops)
+
+    def _completion(self, reply: dict[str, Any], stops: tuple[str, ...]) -> Completion:
+        try:
+            choice = reply["choices"][0]
+            out = choice["text"]
+        except (KeyError, IndexError, TypeError) as err:
+            raise EndpointError(f"unexpected reply from {self.url}: {str(reply)[:300]}") from err
+        reason = "length" if choice.get("finish_reason") == "length" else "stop"
+        out, hit = cut_at_stop(out, stops)  # also guards against servers that ignore `stop`
+        if hit:
+            reason = "stop"
+        elif reason == "stop":
+            matched = choice.get("stop_reason", choice.get("matched_stop"))
+            if isinstance(matched, str) and matched in stops:
+                out += matched
+        usage = reply.get("usage") or {}
+        n_tokens = usage.get("completion_tokens")
+        if not isinstance(n_tokens, int):
+            n_tokens = self.count_tokens(out)
+        return Completion(out, n_tokens, reason)
+
+    def _post(self, body: dict[str, Any], deadline: float | None) -> dict[str, Any] | None:
+        """The decoded JSON reply, or None when the deadline passed first."""
+        data = json.dumps(body).encode()
+        last_error = ""
+        for attempt in range(self.max_retries + 1):
+            timeout = self.timeout_s
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    return None
+            try:
+                return self._request_once(data, timeout)
+            except _Retryable as err:
+                last_error = str(err)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                if attempt < self.max_retries:
+                    wait = self.backoff_s * 2**attempt
+                    if err.retry_after is not None:
+                        wait = max(wait, min(err.retry_after, _MAX_RETRY_AFTER_S))
+                    if deadline is not None:
+                        wait = min(wait, max(0.0, deadline - time.monotonic()))
+                    self._sleep(wait)
+        raise EndpointError(
+            f"{self.url} failed after {self.max_retries + 1} attempts: {last_error}"
+        )
+
+    def _request_once(self, data: bytes, timeout: float) -> dict[str, Any]:
+        request = urllib.request.Request(self.url, data=data, headers=self._headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                payload = response.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode("utf-8", "replace")[:500]
+            message = f"HTTP {err.code} from {self.url}: {detail}"
+            if err.code in _RETRY_STATUS:
+                raise _Retryable(message, _retry_after(err.headers.get("Retry-After"))) from err
+            raise EndpointError(message) from err
+        except _TRANSPORT_ERRORS as err:
+            raise _Retryable(f"transport error talking to {self.url}: {err}") from err
+        try:
+            return json.loads(payload)
+        except json.JSONDecodeError as err:
+            raise EndpointError(f"{self.url} replied with invalid JSON: {payload[:200]!r}") from err
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date; the exponential backoff applies
