@@ -1,0 +1,183 @@
+"""Twin <-> frs_ros/msg/Twin and reasoning results -> frs_ros/msg/ReasonResult.
+
+Every function takes a message-class provider (``frs_ros.ros.interfaces``), so the same
+code builds rclpy messages on a ROS machine and rosbags messages in tests and bag files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from frs_ros.reasoning.answers import FrameMasks
+from frs_ros.ros.image_conversion import image_fields
+from frs_ros.ros.interfaces import MessageTypes
+from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
+from frs_ros.twin import rle as rle_utils
+
+
+def stamp_to_time(types: MessageTypes, stamp: float) -> Any:
+    """Seconds (float) -> builtin_interfaces/Time, rounded to the nanosecond."""
+    if not math.isfinite(stamp) or stamp < 0:
+        raise ValueError(f"stamp must be finite and >= 0 seconds, got {stamp}")
+    ns = round(stamp * 1e9)
+    return types.new("builtin_interfaces/msg/Time", sec=ns // 10**9, nanosec=ns % 10**9)
+
+
+def time_to_stamp(time: Any) -> float:
+    return int(time.sec) + int(time.nanosec) * 1e-9
+
+
+def header(types: MessageTypes, stamp: float, frame_id: str) -> Any:
+    return types.new("std_msgs/msg/Header", stamp=stamp_to_time(types, stamp), frame_id=frame_id)
+
+
+def object_to_msg(types: MessageTypes, obj: TwinObject) -> Any:
+    d = obj.depth
+    return types.new(
+        "frs_ros/msg/TwinObject",
+        id=obj.id,
+        label=obj.label,
+        score=obj.score,
+        bbox=np.asarray(obj.bbox, dtype=np.float64),
+        mask_height=obj.size[0],
+        mask_width=obj.size[1],
+        mask_counts=obj.mask["counts"],
+        area=obj.area,
+        area_ratio=obj.area_ratio,
+        centroid=np.asarray(obj.centroid, dtype=np.float64),
+        has_depth=d is not None,
+        depth_source=d.source if d is not None else "",
+        depth_mean=d.mean if d is not None else 0.0,
+        depth_var=d.var if d is not None else 0.0,
+        depth_median=d.median if d is not None else 0.0,
+        depth_min=d.min if d is not None else 0.0,
+        depth_max=d.max if d is not None else 0.0,
+        depth_valid_ratio=d.valid_ratio if d is not None else 0.0,
+        has_centroid_3d=obj.centroid_3d is not None,
+        centroid_3d=np.asarray(obj.centroid_3d or (0.0, 0.0, 0.0), dtype=np.float64),
+        level=obj.level,
+        has_parent=obj.parent is not None,
+        parent=obj.parent if obj.parent is not None else 0,
+        attributes_json=json.dumps(obj.attributes),
+    )
+
+
+def msg_to_object(msg: Any) -> TwinObject:
+    depth = None
+    if msg.has_depth:
+        depth = DepthStats(
+            mean=float(msg.depth_mean),
+            var=float(msg.depth_var),
+            median=float(msg.depth_median),
+            min=float(msg.depth_min),
+            max=float(msg.depth_max),
+            source=msg.depth_source,
+            valid_ratio=float(msg.depth_valid_ratio),
+        )
+    return TwinObject(
+        id=int(msg.id),
+        label=str(msg.label),
+        score=float(msg.score),
+        bbox=tuple(float(v) for v in msg.bbox),
+        mask={"size": [int(msg.mask_height), int(msg.mask_width)], "counts": str(msg.mask_counts)},
+        area=int(msg.area),
+        area_ratio=float(msg.area_ratio),
+        centroid=tuple(float(v) for v in msg.centroid),
+        depth=depth,
+        centroid_3d=tuple(float(v) for v in msg.centroid_3d) if msg.has_centroid_3d else None,
+        level=str(msg.level),
+        parent=int(msg.parent) if msg.has_parent else None,
+        attributes=json.loads(msg.attributes_json or "{}"),
+    )
+
+
+def frame_to_msg(types: MessageTypes, frame: FrameTwin) -> Any:
+    return types.new(
+        "frs_ros/msg/FrameTwin",
+        header=header(types, frame.stamp, frame.frame_id),
+        index=frame.index,
+        width=frame.width,
+        height=frame.height,
+        objects=[object_to_msg(types, o) for o in frame.objects],
+    )
+
+
+def msg_to_frame(msg: Any) -> FrameTwin:
+    return FrameTwin(
+        index=int(msg.index),
+        stamp=time_to_stamp(msg.header.stamp),
+        width=int(msg.width),
+        height=int(msg.height),
+        objects=[msg_to_object(o) for o in msg.objects],
+        frame_id=str(msg.header.frame_id),
+    )
+
+
+def twin_to_msg(types: MessageTypes, twin: Twin) -> Any:
+    latest = twin.latest
+    return types.new(
+        "frs_ros/msg/Twin",
+        header=header(types, latest.stamp, latest.frame_id),
+        frames=[frame_to_msg(types, f) for f in twin.frames],
+    )
+
+
+def msg_to_twin(msg: Any) -> Twin:
+    return Twin(frames=[msg_to_frame(f) for f in msg.frames])
+
+
+def mono8_mask_to_msg(types: MessageTypes, mask: np.ndarray, hdr: Any) -> Any:
+    """A boolean mask as sensor_msgs/Image mono8 (255 = selected)."""
+    fields = image_fields(mask.astype(np.uint8) * 255, "mono8")
+    fields["data"] = types.sequence("uint8", fields["data"])
+    return types.new("sensor_msgs/msg/Image", header=hdr, **fields)
+
+
+def image_to_msg(types: MessageTypes, array: np.ndarray, encoding: str, hdr: Any) -> Any:
+    fields = image_fields(array, encoding)
+    fields["data"] = types.sequence("uint8", fields["data"])
+    return types.new("sensor_msgs/msg/Image", header=hdr, **fields)
+
+
+def result_to_msg(
+    types: MessageTypes,
+    *,
+    query_id: str,
+    query_text: str,
+    frame: FrameTwin,
+    masks: FrameMasks,
+    ids: list[int],
+    unknown_ids: list[int],
+    outcome: str,
+    reasoning: str = "",
+    timings: dict[str, float] | None = None,
+) -> Any:
+    """A ReasonResult for one frame: union mask + per-instance RLE aligned with ``ids``."""
+    if masks.index != frame.index:
+        raise ValueError(f"masks are for frame {masks.index}, not frame {frame.index}")
+    timings = timings or {}
+    hdr = header(types, frame.stamp, frame.frame_id)
+    return types.new(
+        "frs_ros/msg/ReasonResult",
+        header=hdr,
+        query_id=query_id,
+        query_text=query_text,
+        frame_index=frame.index,
+        outcome=outcome,
+        empty_target=not ids,
+        object_ids=types.sequence("int32", ids),
+        unknown_ids=types.sequence("int32", unknown_ids),
+        mask=mono8_mask_to_msg(types, rle_utils.decode(masks.union), hdr),
+        instance_mask_counts=[
+            masks.instances[i]["counts"] if i in masks.instances else "" for i in ids
+        ],
+        reasoning=reasoning,
+        prompt_s=float(timings.get("prompt_s", 0.0)),
+        generate_s=float(timings.get("generate_s", 0.0)),
+        tools_s=float(timings.get("tools_s", 0.0)),
+        total_s=float(timings.get("total_s", 0.0)),
+    )
