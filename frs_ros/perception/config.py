@@ -81,9 +81,7 @@ class PerceptionConfig:
 
     def with_overrides(self, **sections: dict[str, Any]) -> PerceptionConfig:
         """A copy with some section fields replaced, e.g. ``tracking={"max_lost": 1}``."""
-        return replace(
-            self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()}
-        )
+        return replace(self, **{k: replace(getattr(self, k), **v) for k, v in sections.items()})
 
 
 def load_perception_config(
