@@ -65,7 +65,7 @@ class ImageSegmenter:
         return masks[:, 0], iou[:, 0]
 
     def points(self, points: np.ndarray, multimask: bool) -> tuple[np.ndarray, np.ndarray]:
-        """One foreground point per prompt, (x, y) pixels [N, 2] → masks [N, M, H, W], IoU [N, M]."""
+        """One foreground point per prompt, (x, y) px [N, 2] → masks [N, M, H, W], IoU [N, M]."""
         model_pts = P.sam2_scale_xy(points, self._hw, self.core.image_size)[None, :, None, :]
         labels = np.ones((1, len(points), 1), np.int64)
         return self._decode(points=model_pts, labels=labels, boxes=None, multimask=multimask)
