@@ -91,8 +91,12 @@ class SampleResult:
         return 1.0 if self.union == 0 else self.intersection / self.union
 
 
-def _frames(x: MaskLike, name: str) -> list[np.ndarray]:
-    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+def _as_frames(x: MaskLike, name: str) -> list[np.ndarray]:
+    """An (H, W) mask is a one-frame sample; a [T, H, W] array (or nested list) a video."""
+    try:
+        arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} is not a regular (H, W) or [T, H, W] array: {err}") from err
     if arr.ndim == 2:
         return [arr]
     if arr.ndim == 3:
@@ -113,7 +117,7 @@ def score_sample(
     bound_th: float = BOUND_TH,
 ) -> SampleResult:
     """Score one sample from its masks: ``pred``/``gt`` are (H, W) or [T, H, W]."""
-    preds, gts = _frames(pred, "pred"), _frames(gt, "gt")
+    preds, gts = _as_frames(pred, "pred"), _as_frames(gt, "gt")
     if len(preds) != len(gts):
         raise ValueError(f"pred has {len(preds)} frames but gt has {len(gts)}")
     js, fs, inter, union, area = [], [], 0, 0, 0
@@ -385,7 +389,8 @@ class MetricsAccumulator:
             )
             ax.bar_label(bars, labels=[_fmt(h, 2) for h in heights], fontsize=7, padding=1)
         ax.set_xticks(x, [f"Level {lv}" for lv in self.levels])
-        ax.set_ylim(0.0, 1.1)
+        ax.set_ylim(0.0, 1.25)  # headroom above 1.0 for the legend
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} per category and level")
         ax.legend(fontsize=8, ncols=len(series), loc="upper center")

@@ -142,6 +142,7 @@ def boundary_precision_recall(
     (here through a distance transform, see ``_dilate``).
     """
     p, g = _pair(pred, gt)
+    radius = boundary_tolerance(p.shape, bound_th)  # validates bound_th even for empty masks
     p_empty, g_empty = not p.any(), not g.any()
     # Deviation from DAVIS: emptiness is decided on the masks, not on the boundary maps.
     # DAVIS sees no boundary in an empty mask nor in a mask covering the whole image, so it
@@ -153,7 +154,6 @@ def boundary_precision_recall(
         return 1.0, 0.0
     if g_empty:
         return 0.0, 1.0
-    radius = boundary_tolerance(p.shape, bound_th)
     pb, gb = boundary_map(p), boundary_map(g)
     n_p, n_g = int(np.count_nonzero(pb)), int(np.count_nonzero(gb))
     # Non-empty, non-full masks always have boundary pixels; a full mask has none (DAVIS).
