@@ -3,6 +3,9 @@
 - J (region similarity) = IoU, survey eq. 13; J over a video = mean over frames, eq. 14.
 - F (boundary accuracy) = the DAVIS boundary F-measure, survey eq. 15, computed as in the
   DAVIS 2017 evaluation code (``davis2017/metrics.py``: ``f_measure`` / ``_seg2bmap``).
+  Cross-checked once against that code (cv2 dilation with a disk) on 291 random pairs of
+  non-empty masks: identical values. Deviations: the empty-mask rule in
+  :func:`boundary_precision_recall`, and a pixel tolerance ``bound_th >= 1`` is rounded up.
 - J&F = (J + F) / 2, eq. 16.
 - ``iou_counts`` gives (intersection, union) for cIoU (eq. 4).
 - R (robustness on negative queries), survey §3.3, clamped at 0 as DESIGN.md §6 says.
@@ -75,7 +78,8 @@ def boundary_tolerance(shape: tuple[int, int], bound_th: float = BOUND_TH) -> in
     """Boundary match tolerance in pixels for an image of ``shape`` (H, W).
 
     As in DAVIS: ``bound_th < 1`` is a fraction of the image diagonal, rounded up
-    (``ceil(bound_th * sqrt(H² + W²))``); ``bound_th >= 1`` is already a pixel count.
+    (``ceil(bound_th * sqrt(H² + W²))``); ``bound_th >= 1`` is already a pixel count
+    (rounded up here; DAVIS would use a fractional disk radius as is).
     """
     if not math.isfinite(bound_th) or bound_th <= 0:
         raise ValueError(f"bound_th must be a positive finite number, got {bound_th}")
