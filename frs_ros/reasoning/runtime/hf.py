@@ -146,6 +146,7 @@ class HFRuntime:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         name = str(model)
+        torch_dtype, torch_device = resolve_dtype(dtype), resolve_device(device)
         offline = _offline(name, local_files_only)
         try:
             tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
@@ -153,11 +154,11 @@ class HFRuntime:
             raise _missing("tokenizer of", name, err) from err
         try:
             lm = AutoModelForCausalLM.from_pretrained(
-                name, dtype=resolve_dtype(dtype), local_files_only=offline
+                name, dtype=torch_dtype, local_files_only=offline
             )
-        except (OSError, ValueError) as err:
+        except OSError as err:
             raise _missing("model", name, err) from err
-        lm = lm.to(resolve_device(device))
+        lm = lm.to(torch_device)
         if adapter is not None:
             lm = load_adapter(lm, adapter, local_files_only=_offline(str(adapter), offline))
         return cls(lm, tokenizer, thinking=thinking, sampling=sampling)
