@@ -1,0 +1,136 @@
+"""OpenAIRuntime against a scripted local HTTP server on 127.0.0.1 (no network)."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from frs_ros.reasoning.runtime import Completion, Sampling, chatml_prompt
+from frs_ros.reasoning.runtime.openai import EndpointError, OpenAIRuntime
+
+
+class FakeServer:
+    """Answers POST /v1/completions with queued (status, json body) replies."""
+
+    def __init__(self) -> None:
+        self.replies: list[tuple[int, dict]] = []
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                server.requests.append(json.loads(self.rfile.read(length)))
+                server.headers.append(dict(self.headers))
+                assert self.path == "/v1/completions"
+                status, body = server.replies.pop(0)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = FakeServer()
+    yield s
+    s.close()
+
+
+def ok(text, finish="stop", **extra):
+    choice = {"text": text, "finish_reason": finish, **extra}
+    return 200, {"choices": [choice], "usage": {"completion_tokens": 7}}
+
+
+def runtime(server, **kwargs) -> OpenAIRuntime:
+    return OpenAIRuntime(server.url, "qwen", backoff_s=0.0, **kwargs)
+
+
+def test_request_body_and_stop_string_restored(server):
+    server.replies.append(ok("<reason>r</reason><plan>[]", stop_reason="</plan>"))
+    rt = runtime(server, sampling=Sampling(temperature=0.7, top_p=0.9, seed=3))
+    c = rt.complete("PROMPT", stop=["</plan>", "</answer>"], max_new_tokens=64)
+    assert c == Completion("<reason>r</reason><plan>[]</plan>", 7, "stop")
+    body = server.requests[0]
+    assert body["prompt"] == "PROMPT" and body["model"] == "qwen"
+    assert body["stop"] == ["</plan>", "</answer>"] and body["max_tokens"] == 64
+    assert (body["temperature"], body["top_p"], body["seed"]) == (0.7, 0.9, 3)
+
+
+def test_finish_reason_mapping_and_local_stop_cut(server):
+    server.replies += [
+        ok("abc", finish="length"),
+        ok("the end", finish="stop"),  # end of sequence: nothing to restore
+        ok("x</plan>ignored", finish="length"),  # a server that ignored `stop`
+        (200, {"choices": [{"text": "matched", "finish_reason": "stop", "matched_stop": "!"}]}),
+    ]
+    rt = runtime(server)
+    assert rt.complete("p", stop=["</plan>"], max_new_tokens=3).finish_reason == "length"
+    assert rt.complete("p", stop=["</plan>"], max_new_tokens=3) == Completion("the end", 7, "stop")
+    assert rt.complete("p", stop=["</plan>"], max_new_tokens=3) == Completion("x</plan>", 7, "stop")
+    # no usage: counted locally (word/punctuation pieces)
+    assert rt.complete("p", stop=["!"], max_new_tokens=3) == Completion("matched!", 2, "stop")
+
+
+def test_retries_on_503_then_succeeds(server):
+    waits = []
+    server.replies += [(503, {"error": "loading"}), (429, {"error": "busy"}), ok("fine")]
+    rt = OpenAIRuntime(server.url, "qwen", backoff_s=0.25, sleep=waits.append)
+    assert rt.complete("p", stop=[], max_new_tokens=4).text == "fine"
+    assert len(server.requests) == 3 and waits == [0.25, 0.5]
+
+
+def test_bounded_retries_then_clear_error(server):
+    server.replies += [(500, {"error": "boom"})] * 3
+    with pytest.raises(EndpointError, match=r"after 3 attempts.*HTTP 500"):
+        runtime(server, max_retries=2).complete("p", stop=[], max_new_tokens=4)
+
+
+def test_400_is_a_clear_error_without_retry(server):
+    server.replies.append((400, {"error": {"message": "max_tokens is too large"}}))
+    with pytest.raises(EndpointError, match=r"HTTP 400.*max_tokens is too large"):
+        runtime(server).complete("p", stop=[], max_new_tokens=4)
+    assert len(server.requests) == 1
+
+
+def test_past_deadline_sends_nothing(server):
+    c = runtime(server).complete("p", stop=[], max_new_tokens=4, deadline=time.monotonic() - 1)
+    assert c == Completion("", 0, "deadline") and server.requests == []
+
+
+def test_unreachable_server_is_retried_then_reported():
+    rt = OpenAIRuntime("http://127.0.0.1:9/v1", "qwen", max_retries=1, backoff_s=0.0)
+    with pytest.raises(EndpointError, match="transport error"):
+        rt.complete("p", stop=[], max_new_tokens=4)
+
+
+def test_prompt_format_api_key_and_bad_config(server, monkeypatch):
+    monkeypatch.setenv("FRS_TEST_KEY", "sekrit")
+    server.replies.append(ok("x"))
+    rt = runtime(server, api_key_env="FRS_TEST_KEY", thinking=True)
+    assert rt.format_prompt("S", "U") == chatml_prompt("S", "U", thinking=True)
+    rt.complete("p", stop=[], max_new_tokens=4)
+    assert server.headers[0]["Authorization"] == "Bearer sekrit"
+    with pytest.raises(ValueError, match="FRS_MISSING_KEY"):
+        OpenAIRuntime(server.url, "m", api_key_env="FRS_MISSING_KEY")
+    with pytest.raises(ValueError, match="http"):
+        OpenAIRuntime("127.0.0.1:8000", "m")
