@@ -1,0 +1,63 @@
+"""Camera ingestion: image (or compressed) [+ depth + CameraInfo] in, synchronised,
+throttled, validated frames out on ``frs/rgb`` (rgb8), ``frs/depth`` (32FC1 metres) and
+``frs/camera_info``, all with the colour image's header. Downstream nodes then see one
+encoding whatever the camera sends."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+
+from frs_ros.ros import conversions as conv
+from frs_ros.ros.jobs import Frame
+from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+
+
+class CameraNode(FrsNode):
+    PARAMS: ClassVar[dict[str, Any]] = {**FrameInput.PARAMS, "output_reliability": "reliable"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("frs_camera", **kwargs)
+        self.input: FrameInput | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        qos = qos_from(self.param("output_reliability"))
+        get = self.types.get
+        self.rgb_pub = self.create_publisher(get("sensor_msgs/msg/Image"), "frs/rgb", qos)
+        self.depth_pub = self.create_publisher(get("sensor_msgs/msg/Image"), "frs/depth", qos)
+        info_type = get("sensor_msgs/msg/CameraInfo")
+        self.info_pub = self.create_publisher(info_type, "frs/camera_info", qos)
+        self.input = FrameInput(self, self.publish_frame)
+        return TransitionCallbackReturn.SUCCESS
+
+    def publish_frame(self, frame: Frame) -> None:
+        hdr = conv.header(self.types, frame.stamp, frame.frame_id)
+        self.rgb_pub.publish(conv.image_to_msg(self.types, frame.rgb, "rgb8", hdr))
+        if frame.depth is not None and frame.intrinsics is not None:
+            depth = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32)
+            self.depth_pub.publish(conv.image_to_msg(self.types, depth, "32FC1", hdr))
+            k = frame.intrinsics
+            h, w = frame.rgb.shape[:2]
+            self.info_pub.publish(
+                self.types.new(
+                    "sensor_msgs/msg/CameraInfo",
+                    header=hdr,
+                    height=h,
+                    width=w,
+                    k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], dtype=np.float64),
+                )
+            )
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.input is not None:
+            self.input.destroy()
+            self.input = None
+        for pub in (self.rgb_pub, self.depth_pub, self.info_pub):
+            self.destroy_publisher(pub)
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(CameraNode, args)

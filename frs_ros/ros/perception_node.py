@@ -1,0 +1,91 @@
+"""Perception + twin aggregation: frames (``frs/rgb`` [+ ``frs/depth`` + ``frs/camera_info``])
+in, the windowed digital twin out on ``twin`` (frs_ros/msg/Twin).
+
+Models load on configure and are freed on cleanup (lifecycle), so a deactivated node
+holds no frames and a cleaned-up node holds no weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+
+from frs_ros.ros import conversions as conv
+from frs_ros.ros.jobs import Frame, PerceptionJob, split_labels
+from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
+
+PERCEPTION_PARAMS: dict[str, Any] = {
+    "profile": "default",  # model profile: default | tiny | a YAML path (config/models/)
+    "device": "",  # overrides the profile's device when set (cpu, cuda, cuda:0)
+    "perception_config": "perception.yaml",
+    "window": 8,  # frames in the published twin
+    "extra_labels": "",  # comma-separated labels added to the detector vocabulary
+}
+
+
+def load_pipeline(node: FrsNode) -> Any:
+    from frs_ros.perception import PerceptionPipeline, load_profile
+
+    profile = load_profile(str(node.param("profile")))
+    if node.param("device"):
+        profile = dataclasses.replace(profile, device=str(node.param("device")))
+    return PerceptionPipeline.from_profile(profile, resolve_config(node.param("perception_config")))
+
+
+class PerceptionNode(FrsNode):
+    PARAMS: ClassVar[dict[str, Any]] = {
+        **FrameInput.PARAMS,
+        "image_topic": "frs/rgb",
+        "depth_topic": "frs/depth",
+        "camera_info_topic": "frs/camera_info",
+        "image_reliability": "reliable",
+        "depth_reliability": "reliable",
+        **PERCEPTION_PARAMS,
+    }
+
+    def __init__(self, *, pipeline: Any = None, **kwargs: Any) -> None:
+        super().__init__("frs_perception", **kwargs)
+        self._given_pipeline = pipeline  # tests inject a pipeline; otherwise loaded on configure
+        self.job: PerceptionJob | None = None
+        self.input: FrameInput | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            pipeline = self._given_pipeline or load_pipeline(self)
+        except Exception as exc:  # missing weights, bad profile: fail the transition clearly
+            self.get_logger().error(f"cannot load perception models: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.job = PerceptionJob(
+            pipeline, int(self.param("window")), split_labels(self.param("extra_labels"))
+        )
+        self.twin_pub = self.create_publisher(
+            self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
+        )
+        self.input = FrameInput(self, self.on_frame)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_frame(self, frame: Frame) -> None:
+        try:
+            twin = self.job.process(frame)
+        except ValueError as exc:
+            self.get_logger().error(f"perception rejected frame: {exc}")
+            return
+        if twin is not None:
+            self.twin_pub.publish(conv.twin_to_msg(self.types, twin))
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.job is not None:
+            self.job.reset()  # a later activation starts a new stream
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.input is not None:
+            self.input.destroy()
+        self.destroy_publisher(self.twin_pub)
+        self.job = self.input = None  # drops the models
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(PerceptionNode, args)

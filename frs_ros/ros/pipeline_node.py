@@ -1,0 +1,78 @@
+"""Single-process mode: one lifecycle node runs every job — camera ingestion, perception +
+aggregation, reasoning, visualisation — passing numpy frames and twins between them by
+reference (no image copies or serialization between nodes). Same topics, service and
+parameters as the separate nodes, minus the intermediate ``frs/*`` topics."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+
+from frs_ros.ros import conversions as conv
+from frs_ros.ros.jobs import Frame, PerceptionJob, split_labels
+from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline
+from frs_ros.ros.reasoner_node import (
+    REASONER_PARAMS,
+    ReasonerEndpoints,
+    load_runtime_for,
+    make_reasoner_job,
+)
+from frs_ros.ros.visualization_node import Drawer
+
+
+class PipelineNode(FrsNode):
+    PARAMS: ClassVar[dict[str, Any]] = {**FrameInput.PARAMS, **PERCEPTION_PARAMS, **REASONER_PARAMS}
+
+    def __init__(self, *, pipeline: Any = None, runtime: Any = None, **kwargs: Any) -> None:
+        super().__init__("frs_pipeline", **kwargs)
+        self._given = (pipeline, runtime)  # tests inject these; otherwise loaded on configure
+        self.input: FrameInput | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            pipeline = self._given[0] or load_pipeline(self)
+            runtime = self._given[1] or load_runtime_for(self)
+        except Exception as exc:  # missing weights, bad config: fail the transition clearly
+            self.get_logger().error(f"cannot load models: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        window = int(self.param("window"))
+        self.perception = PerceptionJob(pipeline, window, split_labels(self.param("extra_labels")))
+        self.reasoner = ReasonerEndpoints(self, make_reasoner_job(self, runtime))
+        self.drawer = Drawer(self)
+        self.reasoner.listeners.append(self.drawer.on_result)
+        self.twin_pub = self.create_publisher(
+            self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
+        )
+        self.input = FrameInput(self, self.on_frame)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_frame(self, frame: Frame) -> None:
+        try:
+            twin = self.perception.process(frame)
+        except ValueError as exc:
+            self.get_logger().error(f"perception rejected frame: {exc}")
+            return
+        if twin is None:
+            return
+        self.twin_pub.publish(conv.twin_to_msg(self.types, twin))
+        self.reasoner.on_twin(twin)  # follows answered tracks; the drawer listens
+        self.drawer.on_twin(twin)
+        self.drawer.draw(frame.rgb, frame.stamp, frame.frame_id)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.perception.reset()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.input.destroy()
+        self.reasoner.destroy()
+        self.drawer.destroy()
+        self.destroy_publisher(self.twin_pub)
+        self.input = self.perception = self.reasoner = self.drawer = None  # frees the models
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(PipelineNode, args)

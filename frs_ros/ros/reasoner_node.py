@@ -1,0 +1,153 @@
+"""Reasoner: the ``reason_segment`` service (relative to the node's namespace) and the
+``query`` topic (frs_ros/msg/ReasonQuery) -> ``result`` (frs_ros/msg/ReasonResult), on the
+latest twin from ``twin``. After an answer with ``track`` set, the answered tracks' masks
+are published on every new twin until the next query or a ``reset`` (std_msgs/Empty).
+
+The LLM loads on configure and is freed on cleanup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import yaml
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+
+from frs_ros.reasoning import ReasonerConfig
+from frs_ros.ros import conversions as conv
+from frs_ros.ros.jobs import ReasonerJob
+from frs_ros.ros.node_base import FrsNode, qos_from, resolve_config, run
+
+REASONER_PARAMS: dict[str, Any] = {
+    "reasoner_config": "reasoner.yaml",  # runtime: section, see config/reasoner*.yaml
+    "reasoner_device": "",  # overrides runtime.device of an hf runtime when set
+    "max_rounds": 4,
+    "max_new_tokens": 512,
+    "timeout_s": 30.0,
+    "max_query_chars": 2000,
+}
+
+
+def load_runtime_for(node: FrsNode) -> Any:
+    from frs_ros.reasoning.runtime.factory import load_runtime
+
+    config = yaml.safe_load(resolve_config(node.param("reasoner_config")).read_text()) or {}
+    if node.param("reasoner_device"):
+        config.setdefault("runtime", {})["device"] = str(node.param("reasoner_device"))
+    return load_runtime(config)
+
+
+def make_reasoner_job(node: FrsNode, runtime: Any) -> ReasonerJob:
+    config = ReasonerConfig(
+        max_rounds=int(node.param("max_rounds")),
+        max_new_tokens=int(node.param("max_new_tokens")),
+        timeout_s=float(node.param("timeout_s")),
+    )
+    return ReasonerJob(node.types, runtime, config, int(node.param("max_query_chars")))
+
+
+class ReasonerEndpoints:
+    """The service, query topic, result and reset endpoints of a ReasonerJob on a node."""
+
+    def __init__(self, node: FrsNode, job: ReasonerJob) -> None:
+        self.node, self.job = node, job
+        self.listeners: list[Callable[[Any], None]] = []  # in-process result consumers
+        get, group = node.types.get, node.light_group
+        reliable = qos_from("reliable", depth=10)
+        self.result_pub = node.create_publisher(get("frs_ros/msg/ReasonResult"), "result", reliable)
+        self.service = node.create_service(
+            get("frs_ros/srv/ReasonSegment"),
+            "reason_segment",
+            self.on_service,
+            callback_group=group,
+        )
+        self.subs = [
+            node.create_subscription(
+                get("frs_ros/msg/ReasonQuery"),
+                "query",
+                self.on_query,
+                reliable,
+                callback_group=group,
+            ),
+            node.create_subscription(
+                get("std_msgs/msg/Empty"),
+                "reset",
+                lambda _: job.reset(),
+                reliable,
+                callback_group=group,
+            ),
+        ]
+
+    def on_service(self, request: Any, response: Any) -> Any:
+        answer = self._answer(request.query)
+        response.success, response.message, response.result = (
+            answer.success,
+            answer.message,
+            answer.result,
+        )
+        return response
+
+    def on_query(self, query: Any) -> None:
+        self._answer(query)
+
+    def _answer(self, query: Any):
+        if not self.node.active:
+            return self.job.failure("node is not active", str(query.id))
+        answer = self.job.answer(query)
+        log = self.node.get_logger()
+        (log.info if answer.success else log.warning)(
+            f"query {answer.result.query_id!r}: {answer.message}"
+        )
+        self.publish(answer.result)
+        return answer
+
+    def publish(self, result: Any) -> None:
+        self.result_pub.publish(result)
+        for listener in self.listeners:
+            listener(result)
+
+    def on_twin(self, twin: Any) -> None:
+        tracked = self.job.update_twin(twin)
+        if tracked is not None and self.node.active:
+            self.publish(tracked)
+
+    def destroy(self) -> None:
+        self.node.destroy_service(self.service)
+        self.node.destroy_publisher(self.result_pub)
+        for sub in self.subs:
+            self.node.destroy_subscription(sub)
+
+
+class ReasonerNode(FrsNode):
+    PARAMS: ClassVar[dict[str, Any]] = REASONER_PARAMS
+
+    def __init__(self, *, runtime: Any = None, **kwargs: Any) -> None:
+        super().__init__("frs_reasoner", **kwargs)
+        self._given_runtime = runtime  # tests inject a ScriptedRuntime
+        self.endpoints: ReasonerEndpoints | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            runtime = self._given_runtime or load_runtime_for(self)
+        except Exception as exc:  # missing weights, bad config: fail the transition clearly
+            self.get_logger().error(f"cannot load the reasoner runtime: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.endpoints = ReasonerEndpoints(self, make_reasoner_job(self, runtime))
+        self.twin_sub = self.create_subscription(
+            self.types.get("frs_ros/msg/Twin"),
+            "twin",
+            lambda msg: self.endpoints.on_twin(conv.msg_to_twin(msg)),
+            qos_from("reliable"),
+            callback_group=self.heavy_group,
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.destroy_subscription(self.twin_sub)
+        self.endpoints.destroy()
+        self.endpoints = None  # drops the runtime (model weights)
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(ReasonerNode, args)

@@ -1,0 +1,121 @@
+"""Visualisation: ``overlay`` (sensor_msgs/Image rgb8: masks in colour with labels over the
+frame) and ``markers`` (visualization_msgs/MarkerArray: 3D centroids and labels, when the
+twin has metric depth + CameraInfo). Draws the latest result's objects, or every object of
+the twin before any query."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, ClassVar
+
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+
+from frs_ros.ros import conversions as conv
+from frs_ros.ros.image_conversion import image_to_rgb
+from frs_ros.ros.jobs import markers_for, overlay_for
+from frs_ros.ros.node_base import FrsNode, qos_from, run
+from frs_ros.twin import FrameTwin, Twin
+
+
+class Drawer:
+    """Keeps the latest twin and result; draws the overlay of a frame and the markers."""
+
+    def __init__(self, node: FrsNode) -> None:
+        self.node = node
+        get = node.types.get
+        reliable = qos_from("reliable")
+        self.overlay_pub = node.create_publisher(get("sensor_msgs/msg/Image"), "overlay", reliable)
+        self.markers_pub = node.create_publisher(
+            get("visualization_msgs/msg/MarkerArray"), "markers", reliable
+        )
+        self._lock = threading.Lock()
+        self._frames: deque[FrameTwin] = deque(maxlen=32)  # recent frame twins by stamp
+        self._result: Any = None
+
+    def on_twin(self, twin: Twin) -> None:
+        with self._lock:
+            self._frames.append(twin.latest)
+            ids = self._ids()
+        self.markers_pub.publish(markers_for(self.node.types, twin.latest, ids))
+
+    def on_result(self, result: Any) -> None:
+        with self._lock:
+            self._result = result if result.outcome != "error" else self._result
+
+    def _ids(self) -> list[int] | None:
+        return [int(i) for i in self._result.object_ids] if self._result is not None else None
+
+    def draw(self, rgb: Any, stamp: float, frame_id: str) -> None:
+        """Publish the overlay of this frame: the twin frame with the nearest stamp."""
+        with self._lock:
+            frame = min(self._frames, key=lambda f: abs(f.stamp - stamp), default=None)
+            result = self._result
+        overlay = overlay_for(rgb, frame, result)
+        hdr = conv.header(self.node.types, stamp, frame_id)
+        self.overlay_pub.publish(conv.image_to_msg(self.node.types, overlay, "rgb8", hdr))
+
+    def destroy(self) -> None:
+        self.node.destroy_publisher(self.overlay_pub)
+        self.node.destroy_publisher(self.markers_pub)
+
+
+class VisualizationNode(FrsNode):
+    PARAMS: ClassVar[dict[str, Any]] = {"image_topic": "frs/rgb"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("frs_visualization", **kwargs)
+        self.drawer: Drawer | None = None
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.drawer = Drawer(self)
+        get, reliable = self.types.get, qos_from("reliable")
+        self.subs = [
+            self.create_subscription(
+                get("frs_ros/msg/Twin"),
+                "twin",
+                self._on_twin,
+                reliable,
+                callback_group=self.light_group,
+            ),
+            self.create_subscription(
+                get("frs_ros/msg/ReasonResult"),
+                "result",
+                self.drawer.on_result,
+                reliable,
+                callback_group=self.light_group,
+            ),
+            self.create_subscription(
+                get("sensor_msgs/msg/Image"),
+                str(self.param("image_topic")),
+                self._on_image,
+                reliable,
+                callback_group=self.heavy_group,
+            ),
+        ]
+        return TransitionCallbackReturn.SUCCESS
+
+    def _on_twin(self, msg: Any) -> None:
+        if self.active:
+            self.drawer.on_twin(conv.msg_to_twin(msg))
+
+    def _on_image(self, msg: Any) -> None:
+        if not self.active:
+            return
+        try:
+            rgb = image_to_rgb(msg)
+        except ValueError as exc:
+            self.get_logger().error(f"cannot draw on this image: {exc}")
+            return
+        self.drawer.draw(rgb, conv.time_to_stamp(msg.header.stamp), str(msg.header.frame_id))
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        for sub in self.subs:
+            self.destroy_subscription(sub)
+        self.drawer.destroy()
+        self.drawer = None
+        return TransitionCallbackReturn.SUCCESS
+
+
+def main(args: list[str] | None = None) -> int:
+    return run(VisualizationNode, args)

@@ -1,0 +1,58 @@
+"""Overlay drawing for RViz, the ``frs`` CLI and reports: coloured masks and labels.
+
+Pure numpy (alpha blending, box outlines) plus PIL for text; no ROS, no OpenCV.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def color_for(obj_id: int) -> tuple[int, int, int]:
+    """A stable, well-separated colour per id (golden-ratio hue steps)."""
+    hue = (obj_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 1.0)
+    return (int(r * 255), int(g * 255), int(b * 255))
+
+
+@dataclass(frozen=True)
+class OverlayItem:
+    """One object to draw: its id (for the colour), a boolean mask and a text label."""
+
+    obj_id: int
+    mask: np.ndarray
+    label: str = ""
+
+
+def draw_overlay(rgb: np.ndarray, items: Sequence[OverlayItem], alpha: float = 0.5) -> np.ndarray:
+    """``rgb`` (H, W, 3 uint8) with each item's mask blended in its colour and its label
+    written at the mask's top-left corner. Returns a new array; the input is untouched."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    out = rgb.astype(np.float32)
+    for item in items:
+        if item.mask.shape != rgb.shape[:2]:
+            raise ValueError(
+                f"mask of object {item.obj_id} is {item.mask.shape}, image is {rgb.shape[:2]}"
+            )
+        m = item.mask.astype(bool)
+        out[m] = (1.0 - alpha) * out[m] + alpha * np.asarray(color_for(item.obj_id), np.float32)
+    image = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    for item in items:
+        ys, xs = np.nonzero(item.mask)
+        if not item.label or ys.size == 0:
+            continue
+        x, y = int(xs.min()), int(ys.min())
+        box = draw.textbbox((x, y), item.label, font=font)
+        draw.rectangle(box, fill=color_for(item.obj_id))
+        draw.text((x, y), item.label, fill=(0, 0, 0), font=font)
+    return np.asarray(image)
