@@ -1,0 +1,293 @@
+"""Seeded, versioned generation of the reasoning-over-twins benchmark (JSONL datasets).
+
+Same ``seed`` + ``GENERATOR_VERSION`` → byte-identical files. Every random draw comes from
+``numpy.random.default_rng([seed, GENERATOR_VERSION, split code, sample index, attempt])``,
+so splits never share a scene (different split codes), samples are independent of each
+other, and bumping the version (any change to scenes, templates or tools that changes
+output) changes every draw.
+
+Counts are balanced by construction: ``n_per_cell`` samples per category x level per split,
+of which ``round(negative_fraction * n_per_cell)`` are negatives (empty answer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from frs_ros.benchmark.queries import TEMPLATES, ChainError
+from frs_ros.benchmark.scene import SceneRejected, sample_scene, scene_twin
+from frs_ros.metrics import CATEGORIES, LEVELS
+from frs_ros.reasoning.answers import answer_masks
+from frs_ros.twin import RLE, Twin
+
+GENERATOR_VERSION = 1
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+_SPLIT_CODES = {"train": 1, "validation": 2, "test": 3}
+MAX_ATTEMPTS = 400
+
+
+@dataclass(frozen=True)
+class BenchmarkSample:
+    """One query on one scene, with ground truth and the oracle chain (one JSONL line)."""
+
+    id: str
+    split: str
+    scene_id: str
+    query: str
+    category: str
+    level: int
+    negative: bool
+    template: str
+    gt_ids: list[int]
+    gt_masks: list[RLE]  # union mask of the gt ids, one per twin frame (empty when negative)
+    oracle: str  # the oracle rollout: <reason>...(<plan>..</plan><results>..</results>)*<answer>
+    twin: Twin
+    version: int = GENERATOR_VERSION
+
+    @property
+    def multi(self) -> bool:
+        return len(self.gt_ids) > 1
+
+    @property
+    def video(self) -> bool:
+        return len(self.twin) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "split": self.split,
+            "scene_id": self.scene_id,
+            "query": self.query,
+            "category": self.category,
+            "level": self.level,
+            "negative": self.negative,
+            "multi": self.multi,
+            "video": self.video,
+            "template": self.template,
+            "gt_ids": list(self.gt_ids),
+            "gt_masks": list(self.gt_masks),
+            "oracle": self.oracle,
+            "twin": self.twin.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BenchmarkSample:
+        missing = {"id", "query", "category", "level", "gt_ids", "twin"} - set(d)
+        if missing:
+            raise ValueError(f"benchmark sample lacks fields {sorted(missing)}")
+        twin = Twin.from_dict(d["twin"])
+        gt_ids = [int(i) for i in d["gt_ids"]]
+        masks = d.get("gt_masks")
+        if masks is None:  # a hand-written sample: derive the masks from the twin
+            masks = [f.union for f in answer_masks(twin, gt_ids).frames]
+        return cls(
+            id=str(d["id"]),
+            split=str(d.get("split", "")),
+            scene_id=str(d.get("scene_id", d["id"])),
+            query=str(d["query"]),
+            category=str(d["category"]),
+            level=int(d["level"]),
+            negative=bool(d.get("negative", not gt_ids)),
+            template=str(d.get("template", "")),
+            gt_ids=gt_ids,
+            gt_masks=list(masks),
+            oracle=str(d.get("oracle", "")),
+            twin=twin,
+            version=int(d.get("version", GENERATOR_VERSION)),
+        )
+
+
+def _rng(seed: int, split: str, index: int, attempt: int) -> np.random.Generator:
+    return np.random.default_rng([seed, GENERATOR_VERSION, _SPLIT_CODES[split], index, attempt])
+
+
+def generate_sample(
+    split: str,
+    index: int,
+    category: str,
+    level: int,
+    negative: bool,
+    *,
+    seed: int = 0,
+    video_fraction: float = 0.25,
+    n_frames: int = 6,
+    size: tuple[int, int] = (240, 320),
+) -> BenchmarkSample:
+    """Sample ``index`` of ``split``: draw scenes until a template of the cell fits."""
+    if split not in _SPLIT_CODES:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if (category, level) not in TEMPLATES:
+        raise ValueError(f"no templates for category {category!r} level {level!r}")
+    if n_frames < 3:
+        raise ValueError(f"video scenes need at least 3 frames, got {n_frames}")
+    templates = TEMPLATES[(category, level)]
+    scene_id = f"{split}/{seed}/{index:06d}"
+    for attempt in range(MAX_ATTEMPTS):
+        rng = _rng(seed, split, index, attempt)
+        video = category == "temporal" or rng.random() < video_fraction
+        try:
+            scene = sample_scene(rng, scene_id, n_frames=n_frames if video else 1, size=size)
+            twin = scene_twin(scene)
+        except SceneRejected:
+            continue
+        template = templates[int(rng.integers(len(templates)))]
+        query = template(twin, rng, negative)
+        if query is None:
+            continue
+        return BenchmarkSample(
+            id=f"{split}-{index:06d}",
+            split=split,
+            scene_id=scene_id,
+            query=query.text,
+            category=category,
+            level=level,
+            negative=query.negative,
+            template=query.template,
+            gt_ids=query.ids,
+            gt_masks=[f.union for f in answer_masks(twin, query.ids).frames],
+            oracle=query.chain,
+            twin=twin,
+        )
+    raise ChainError(  # the templates cannot produce this cell: a generator bug
+        f"no {category} level-{level} {'negative' if negative else 'positive'} query after "
+        f"{MAX_ATTEMPTS} scenes (split {split}, index {index}, seed {seed})"
+    )
+
+
+def plan_split(n_per_cell: int, negative_fraction: float) -> list[tuple[str, int, bool]]:
+    """(category, level, negative) per sample index: balanced cells, negatives last."""
+    if n_per_cell < 1:
+        raise ValueError(f"n_per_cell must be >= 1, got {n_per_cell}")
+    if not 0.0 <= negative_fraction <= 1.0:
+        raise ValueError(f"negative_fraction must be in [0, 1], got {negative_fraction}")
+    n_neg = round(negative_fraction * n_per_cell)
+    jobs = []
+    for j in range(n_per_cell):
+        for category in CATEGORIES:
+            for level in LEVELS:
+                jobs.append((category, level, j >= n_per_cell - n_neg))
+    return jobs
+
+
+def generate_split(
+    split: str,
+    n_per_cell: int,
+    *,
+    seed: int = 0,
+    negative_fraction: float = 0.2,
+    video_fraction: float = 0.25,
+    n_frames: int = 6,
+    size: tuple[int, int] = (240, 320),
+    progress: bool = True,
+) -> list[BenchmarkSample]:
+    jobs = plan_split(n_per_cell, negative_fraction)
+    return [
+        generate_sample(
+            split,
+            i,
+            category,
+            level,
+            negative,
+            seed=seed,
+            video_fraction=video_fraction,
+            n_frames=n_frames,
+            size=size,
+        )
+        for i, (category, level, negative) in enumerate(
+            tqdm(jobs, desc=f"generate {split}", disable=not progress)
+        )
+    ]
+
+
+def write_jsonl(samples: Sequence[BenchmarkSample], path: str | os.PathLike) -> Path:
+    """One compact JSON object per line, written to a temp file then renamed (atomic)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for s in samples:
+            fh.write(json.dumps(s.to_dict(), separators=(",", ":")) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[BenchmarkSample]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmark file {path} does not exist (frs bench generate)")
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield BenchmarkSample.from_dict(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+                raise ValueError(f"{path}:{n}: not a benchmark sample: {err}") from err
+
+
+def counts_table(samples: dict[str, Sequence[BenchmarkSample]]) -> str:
+    """Markdown: positives / negatives per category x level, one column per split."""
+    splits = list(samples)
+    lines = [
+        "| Category | Level | " + " | ".join(f"{s} (pos / neg / multi)" for s in splits) + " |",
+        "|---|---:|" + "---:|" * len(splits),
+    ]
+    for category in CATEGORIES:
+        for level in LEVELS:
+            cells = []
+            for split in splits:
+                cell = [s for s in samples[split] if (s.category, s.level) == (category, level)]
+                neg = sum(s.negative for s in cell)
+                multi = sum(s.multi for s in cell)
+                cells.append(f"{len(cell) - neg} / {neg} / {multi}")
+            lines.append(f"| {category} | {level} | " + " | ".join(cells) + " |")
+    totals = [str(len(samples[s])) for s in splits]
+    lines.append("| **total** | | " + " | ".join(totals) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def generate_dataset(
+    out_dir: str | os.PathLike,
+    n_per_cell: int,
+    *,
+    seed: int = 0,
+    splits: Sequence[str] = SPLITS,
+    negative_fraction: float = 0.2,
+    video_fraction: float = 0.25,
+    n_frames: int = 6,
+    size: tuple[int, int] = (240, 320),
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Write ``<out_dir>/<split>.jsonl`` per split and ``counts.md``; print the counts."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown splits {sorted(unknown)}; expected some of {SPLITS}")
+    out = Path(out_dir)
+    generated = {
+        split: generate_split(
+            split,
+            n_per_cell,
+            seed=seed,
+            negative_fraction=negative_fraction,
+            video_fraction=video_fraction,
+            n_frames=n_frames,
+            size=size,
+            progress=progress,
+        )
+        for split in splits
+    }
+    paths = {split: write_jsonl(s, out / f"{split}.jsonl") for split, s in generated.items()}
+    table = counts_table(generated)
+    header = f"frs benchmark v{GENERATOR_VERSION}, seed {seed}, {n_per_cell} per cell\n\n"
+    (out / "counts.md").write_text(header + table, encoding="utf-8")
+    print(header + table)
+    return paths
