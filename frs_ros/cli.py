@@ -1,0 +1,213 @@
+"""The ``frs`` command line: ``segment``, ``twin``, and the evaluation / training stages.
+
+``frs segment INPUT --query "..."`` runs the whole online path offline: frames → perception
+→ twin → reasoner → masks, and writes mask PNGs, an overlay and ``result.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from frs_ros.paths import config_path
+from frs_ros.sources import Frame, iter_frames, kind_of
+from frs_ros.twin import Twin
+from frs_ros.twin.serialize import to_compact, to_verbose
+
+log = logging.getLogger("frs")
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="image, folder of images, .gif, video file or rosbag2")
+    p.add_argument(
+        "--models", default="default", help="perception profile: default | tiny | a YAML path"
+    )
+    p.add_argument("--perception", default=None, help="perception config YAML (thresholds...)")
+    p.add_argument("--labels", default="", help="extra detector labels, comma-separated")
+    p.add_argument("--max-frames", type=int, default=64, help="at most this many frames")
+    p.add_argument("--stride", type=int, default=1, help="use every N-th frame")
+    p.add_argument("--fps", type=float, default=10.0, help="frame rate of untimed inputs")
+    p.add_argument("--image-topic", default=None, help="rosbag2: colour topic (auto)")
+    p.add_argument("--depth-topic", default=None, help="rosbag2: depth topic")
+    p.add_argument("--info-topic", default=None, help="rosbag2: CameraInfo topic")
+
+
+def _frames(args: argparse.Namespace) -> Any:
+    return iter_frames(
+        args.input,
+        fps=args.fps,
+        max_frames=args.max_frames,
+        stride=args.stride,
+        image_topic=args.image_topic,
+        depth_topic=args.depth_topic,
+        info_topic=args.info_topic,
+    )
+
+
+def build_twin(args: argparse.Namespace) -> tuple[Twin, dict[str, float]]:
+    """Run perception over the input; returns the twin and perception timings."""
+    from frs_ros.perception import PerceptionPipeline
+
+    t0 = time.perf_counter()
+    pipeline = PerceptionPipeline.from_profile(args.models, args.perception)
+    load_s = time.perf_counter() - t0
+    labels = [s.strip() for s in args.labels.split(",") if s.strip()]
+    frames = []
+    t0 = time.perf_counter()
+    for frame in tqdm(_frames(args), desc="perception", unit="frame", total=args.max_frames):
+        frames.append(
+            pipeline.process_frame(
+                frame.rgb,
+                frame.depth,
+                frame.intrinsics,
+                stamp=frame.stamp,
+                extra_labels=labels,
+                frame_id=frame.frame_id,
+            )
+        )
+    if not frames:
+        raise ValueError(f"{args.input} yielded no frames")
+    per_frame = (time.perf_counter() - t0) / len(frames)
+    return Twin(frames), {"models_load_s": load_s, "perception_per_frame_s": per_frame}
+
+
+def _load_runtime(spec: str) -> Any:
+    from frs_ros.reasoning.runtime import load_runtime
+
+    path = Path(spec)
+    if not path.suffix and not path.exists():  # a shipped config name: tiny, openai...
+        path = config_path("reasoner.yaml" if spec == "default" else f"reasoner_{spec}.yaml")
+    return load_runtime(path)
+
+
+def cmd_twin(args: argparse.Namespace) -> int:
+    twin, _ = build_twin(args)
+    text = {"json": lambda: twin.to_json(indent=1), "compact": lambda: to_compact(twin),
+            "verbose": lambda: to_verbose(twin)}[args.form]()  # fmt: skip
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote the twin of {len(twin)} frame(s), {len(twin.ids)} object(s) to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _save_mask(mask: np.ndarray, path: Path) -> None:
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+
+
+def _overlay(frame: Frame, twin: Twin, ids: Sequence[int]) -> np.ndarray:
+    from frs_ros.visualization import OverlayItem, draw_overlay
+
+    ft = next((f for f in twin.frames if f.index == frame.index), None)
+    if ft is None:
+        return frame.rgb
+    items = [OverlayItem(o.id, o.decode_mask(), f"{o.id} {o.label}") for o in ft.objects
+             if o.id in ids]  # fmt: skip
+    return draw_overlay(frame.rgb, items)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from frs_ros.reasoning import Reasoner, ReasonerConfig, answer_masks, validate_query
+
+    query = validate_query(args.query)
+    out = Path(args.out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    twin, timings = build_twin(args)
+    reasoner = Reasoner(
+        _load_runtime(args.reasoner),
+        ReasonerConfig(max_rounds=args.max_rounds, max_new_tokens=args.max_new_tokens,
+                       timeout_s=args.timeout),
+    )  # fmt: skip
+    result = reasoner.answer(twin, query)
+    masks = answer_masks(twin, result.ids)
+
+    for fm in masks.frames:
+        _save_mask(fm.union_array(), out / "masks" / f"frame_{fm.index:04d}.png")
+        for obj_id, rle in fm.instances.items():
+            from frs_ros.twin import rle as rle_utils
+
+            _save_mask(
+                rle_utils.decode(rle), out / "masks" / f"frame_{fm.index:04d}_id{obj_id}.png"
+            )
+    # A second lazy pass over the input draws the overlays: memory stays bounded.
+    overlays = [Image.fromarray(_overlay(f, twin, result.ids)) for f in _frames(args)]
+    overlays[-1].save(out / "overlay.png")
+    if len(overlays) > 1:
+        overlays[0].save(out / "overlay.gif", save_all=True, append_images=overlays[1:],
+                         duration=int(1000 / args.fps), loop=0)  # fmt: skip
+    (out / "twin.json").write_text(twin.to_json())
+    report = {
+        "input": str(args.input),
+        "input_kind": kind_of(args.input),
+        "query": query,
+        "ids": result.ids,
+        "unknown_ids": result.unknown_ids,
+        "empty": result.empty,
+        "outcome": result.outcome,
+        "reasoning": result.reasoning,
+        "rollout": result.transcript.rollout,
+        "rounds": result.rounds,
+        "tokens": result.n_tokens,
+        "frames": len(twin),
+        "objects": len(twin.ids),
+        "timings": {**timings, **{f"reasoning_{k}": v for k, v in result.timings.items()}},
+    }
+    (out / "result.json").write_text(json.dumps(report, indent=2))
+    labels = {i: twin.last_seen(i).label for i in result.ids}
+    print(f"query: {query}")
+    print(f"answer: {result.outcome} ids={result.ids} {labels}")
+    if result.unknown_ids:
+        print(f"ids not in the twin (ignored): {result.unknown_ids}")
+    print(f"wrote {out}/result.json, overlay.png and {len(masks.frames)} mask frame(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frs", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment what a query means in an input")
+    _add_input_args(seg)
+    seg.add_argument("--query", "-q", required=True, help="what to segment, in words")
+    seg.add_argument(
+        "--reasoner", default="default", help="reasoner config: default | tiny | openai | a YAML"
+    )
+    seg.add_argument("--out", default="out/segment", help="output directory")
+    seg.add_argument("--max-rounds", type=int, default=4)
+    seg.add_argument("--max-new-tokens", type=int, default=512)
+    seg.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
+    seg.set_defaults(func=cmd_segment)
+
+    tw = sub.add_parser("twin", help="dump the digital twin of an input")
+    _add_input_args(tw)
+    tw.add_argument("--form", choices=("json", "compact", "verbose"), default="json")
+    tw.add_argument("--out", default=None, help="file to write (default: stdout)")
+    tw.set_defaults(func=cmd_twin)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
+        print(f"frs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

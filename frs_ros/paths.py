@@ -1,0 +1,38 @@
+"""Where the shipped configuration lives, however frs_ros was installed.
+
+The YAML files live in the repository's top-level ``config/`` (the ROS package layout).
+They are found (1) in ``$FRS_CONFIG_DIR``, (2) next to the source tree (a checkout or an
+editable ``pip install -e .``), (3) in ``<prefix>/share/frs_ros/config`` — where both a
+plain ``pip install`` (pyproject data-files) and ``colcon build`` (CMake install) put them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_SOURCE_CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def _candidates() -> list[Path]:
+    out = []
+    if env := os.environ.get("FRS_CONFIG_DIR"):
+        out.append(Path(env))
+    out.append(_SOURCE_CONFIG)
+    prefixes = [sys.prefix, *os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)]
+    out.extend(Path(p) / "share" / "frs_ros" / "config" for p in prefixes if p)
+    return out
+
+
+def config_dir() -> Path:
+    """The first existing configuration directory (see module docstring)."""
+    for path in _candidates():
+        if path.is_dir():
+            return path
+    searched = ", ".join(str(p) for p in _candidates())
+    raise FileNotFoundError(f"frs_ros configuration not found (searched: {searched})")
+
+
+def config_path(*parts: str) -> Path:
+    return config_dir().joinpath(*parts)

@@ -1,0 +1,179 @@
+"""Frame sources for offline use (``frs`` command line, dataset building).
+
+One iterator of :class:`Frame` for every input people bring: an image file, a folder of
+images, an animated GIF, a video file (through PyAV when installed) and a rosbag2
+(sqlite3 or MCAP, through ``rosbags``; colour + optional depth + CameraInfo). Frames are
+produced lazily, so memory stays bounded however long the input is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from frs_ros.twin.geometry import CameraIntrinsics
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
+BAG_SUFFIXES = {".mcap", ".db3"}
+
+
+@dataclass
+class Frame:
+    index: int
+    stamp: float  # seconds
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray | None = None  # metres, float32
+    intrinsics: CameraIntrinsics | None = None
+    frame_id: str = ""
+
+
+def kind_of(path: str | Path) -> str:
+    """``image`` | ``folder`` | ``gif`` | ``video`` | ``rosbag``; a clear error otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"input {p} does not exist")
+    if p.is_dir():
+        return "rosbag" if (p / "metadata.yaml").is_file() else "folder"
+    suffix = p.suffix.lower()
+    if suffix == ".gif":
+        return "gif"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    if suffix in BAG_SUFFIXES:
+        return "rosbag"
+    raise ValueError(
+        f"cannot read {p}: expected an image ({', '.join(sorted(IMAGE_SUFFIXES))}), a folder "
+        f"of images, a .gif, a video ({', '.join(sorted(VIDEO_SUFFIXES))}) or a rosbag2"
+    )
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    fps: float = 10.0,
+    max_frames: int | None = None,
+    stride: int = 1,
+    image_topic: str | None = None,
+    depth_topic: str | None = None,
+    info_topic: str | None = None,
+) -> Iterator[Frame]:
+    """Frames of any supported input, every ``stride``-th, at most ``max_frames``.
+
+    ``fps`` stamps frames of inputs that carry no time (folders, GIFs without durations).
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    kind = kind_of(path)
+    if kind == "rosbag":
+        frames = _bag_frames(Path(path), image_topic, depth_topic, info_topic)
+    elif kind == "video":
+        frames = _video_frames(Path(path))
+    else:
+        frames = _pil_frames(Path(path), kind, fps)
+    out = 0
+    for i, frame in enumerate(frames):
+        if i % stride:
+            continue
+        if max_frames is not None and out >= max_frames:
+            return
+        frame.index = out
+        out += 1
+        yield frame
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
+    if kind == "folder":
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"folder {path} has no images")
+        for i, f in enumerate(files):
+            with Image.open(f) as im:
+                yield Frame(i, i / fps, _rgb(im))
+        return
+    with Image.open(path) as im:
+        t = 0.0
+        for i, page in enumerate(ImageSequence.Iterator(im)):
+            yield Frame(i, t, _rgb(page))
+            duration_ms = page.info.get("duration") or 1000.0 / fps
+            t += duration_ms / 1000.0
+
+
+def _video_frames(path: Path) -> Iterator[Frame]:
+    try:
+        import av  # PyAV ships its own FFmpeg libraries in the wheel
+    except ImportError:
+        raise ImportError(
+            f"reading {path.suffix} video needs PyAV: pip install av "
+            "(or convert the video to a folder of PNGs or a GIF)"
+        ) from None
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for i, frame in enumerate(container.decode(stream)):
+            stamp = float(frame.time) if frame.time is not None else float(i)
+            yield Frame(i, stamp, frame.to_ndarray(format="rgb24"))
+
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+def _bag_frames(
+    path: Path, image_topic: str | None, depth_topic: str | None, info_topic: str | None
+) -> Iterator[Frame]:
+    """Colour frames of a rosbag2, each with the latest depth and CameraInfo seen before it.
+
+    Depth is paired by arrival order (the latest depth message), as a recorder of a
+    synchronised RGB-D camera writes them; unreadable messages are skipped with a warning.
+    """
+    from rosbags.highlevel import AnyReader
+
+    from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
+
+    bag = path.parent if path.is_file() and path.suffix == ".db3" else path
+    with AnyReader([bag]) as reader:
+        topics = {c.topic: c.msgtype for c in reader.connections}
+        if image_topic is None:
+            candidates = [t for t, ty in topics.items() if ty in IMAGE_TYPES and "depth" not in t]
+            if not candidates:
+                raise ValueError(f"bag {path} has no colour image topic (topics: {topics})")
+            image_topic = sorted(candidates)[0]
+        for t in (image_topic, depth_topic, info_topic):
+            if t is not None and t not in topics:
+                raise ValueError(f"topic {t} is not in bag {path} (topics: {sorted(topics)})")
+        wanted = {image_topic, depth_topic, info_topic} - {None}
+        conns = [c for c in reader.connections if c.topic in wanted]
+        depth: np.ndarray | None = None
+        intrinsics: CameraIntrinsics | None = None
+        index = 0
+        for conn, stamp_ns, raw in reader.messages(connections=conns):
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+                if conn.topic == info_topic:
+                    intrinsics = CameraIntrinsics.from_k(msg.k)
+                elif conn.topic == depth_topic:
+                    depth = depth_to_metres(msg)
+                else:
+                    compressed = conn.msgtype.endswith("CompressedImage")
+                    rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+                    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                    yield Frame(
+                        index, stamp or stamp_ns * 1e-9, rgb, depth, intrinsics, msg.header.frame_id
+                    )
+                    index += 1
+            except (ValueError, TypeError, KeyError, AssertionError) as exc:
+                log.warning(
+                    "skipping an unreadable %s message at %d: %s", conn.topic, stamp_ns, exc
+                )

@@ -1,0 +1,96 @@
+"""The ``frs`` command line with the tiny profiles: image and video in, outputs written."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from frs_ros.cli import main
+from frs_ros.sources import iter_frames, kind_of
+
+
+def scene(t: int) -> np.ndarray:
+    a = np.full((96, 128, 3), 200, np.uint8)
+    a[20:50, 10 + 8 * t : 40 + 8 * t] = (200, 30, 30)
+    a[55:90, 70:110] = (30, 30, 200)
+    return a
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "scene.png"
+    Image.fromarray(scene(0)).save(path)
+    return path
+
+
+@pytest.fixture
+def video(tmp_path):
+    path = tmp_path / "clip.gif"
+    frames = [Image.fromarray(scene(t)) for t in range(3)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    return path
+
+
+TINY = ["--models", "tiny", "--reasoner", "tiny", "--max-new-tokens", "24"]
+
+
+def test_segment_image_writes_outputs(image, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["segment", str(image), "-q", "the red thing", "--out", str(out), *TINY]) == 0
+    report = json.loads((out / "result.json").read_text())
+    assert report["query"] == "the red thing" and report["frames"] == 1
+    assert report["outcome"] in {"answered", "empty", "unparseable", "max_tokens", "max_rounds"}
+    assert report["input_kind"] == "image" and report["tokens"] <= 24
+    assert set(report["timings"]) >= {"perception_per_frame_s", "reasoning_total_s"}
+    with Image.open(out / "overlay.png") as im:
+        assert im.size == (128, 96)
+    with Image.open(out / "masks" / "frame_0000.png") as im:
+        assert im.mode == "L" and im.size == (128, 96)
+    assert "answer:" in capsys.readouterr().out
+
+
+def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
+    out = tmp_path / "out"
+    assert main(["segment", str(video), "-q", "what moved", "--out", str(out), *TINY]) == 0
+    assert sorted(p.name for p in (out / "masks").glob("frame_????.png")) == [
+        "frame_0000.png", "frame_0001.png", "frame_0002.png"
+    ]  # fmt: skip
+    assert (out / "overlay.gif").is_file()
+    twin = json.loads((out / "twin.json").read_text())
+    assert [f["index"] for f in twin["frames"]] == [0, 1, 2]
+
+
+def test_twin_command_compact(image, tmp_path):
+    out = tmp_path / "twin.txt"
+    assert (
+        main(["twin", str(image), "--models", "tiny", "--form", "compact", "--out", str(out)]) == 0
+    )
+    assert json.loads(out.read_text())["T"] == 1
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, capsys):
+    assert main(["twin", str(tmp_path / "missing.png"), "--models", "tiny"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("hi")
+    assert main(["twin", str(tmp_path / "notes.txt"), "--models", "tiny"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    img = tmp_path / "a.png"
+    Image.fromarray(scene(0)).save(img)
+    assert main(["segment", str(img), "-q", "  ", *TINY]) == 2
+    assert "query is empty" in capsys.readouterr().err
+
+
+def test_sources_folder_gif_stride_and_limits(tmp_path, video):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(5):
+        Image.fromarray(scene(t)).save(folder / f"{t:03d}.png")
+    assert kind_of(folder) == "folder" and kind_of(video) == "gif"
+    frames = list(iter_frames(folder, fps=5.0, stride=2))
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert [f.stamp for f in frames] == [0.0, 0.4, 0.8]
+    assert np.array_equal(frames[1].rgb, scene(2))
+    assert len(list(iter_frames(video, max_frames=2))) == 2
+    with pytest.raises(ValueError, match="stride"):
+        list(iter_frames(folder, stride=0))
