@@ -27,6 +27,12 @@ class SceneRejected(Exception):
     """A sampled layout breaks a rule (too occluded, off-image, overlapping); resample."""
 
 
+def camera_intrinsics(width: int, height: int) -> CameraIntrinsics:
+    """The benchmark camera: principal point at the centre, a ~50° horizontal view."""
+    f = 1.1 * width
+    return CameraIntrinsics(fx=f, fy=f, cx=width / 2, cy=height / 2)
+
+
 @dataclass(frozen=True)
 class ObjectSpec:
     id: int
@@ -55,8 +61,7 @@ class Scene:
 
     @property
     def intrinsics(self) -> CameraIntrinsics:
-        f = 0.8 * self.width
-        return CameraIntrinsics(fx=f, fy=f, cx=self.width / 2, cy=self.height / 2)
+        return camera_intrinsics(self.width, self.height)
 
     def radii(self, spec: ObjectSpec) -> tuple[float, float]:
         """Half extents in pixels of ``spec`` at its depth (pinhole projection)."""

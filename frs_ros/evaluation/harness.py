@@ -1,0 +1,271 @@
+"""The evaluation harness (``frs eval``): run a predictor over a benchmark split, score it
+with ``frs_ros.metrics`` per category x level, and measure efficiency (FastReasonSeg
+seed Table 5: parameters, peak memory, latency, throughput).
+
+Modes:
+- ``twin``: reasoning only, on the ground-truth twin of each sample.
+- ``full``: render each frame (``frs_ros.benchmark.render``) → perception → twin →
+  reasoning. Perceived track ids differ from the ground truth, so only masks are compared.
+
+Resumable: one JSON line per scored sample is appended (and flushed to disk) to
+``predictions.jsonl``; a rerun with the same output folder skips the samples already
+there, and a line cut short by a kill is dropped and redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from frs_ros.benchmark.generator import BenchmarkSample
+from frs_ros.benchmark.render import render_frame
+from frs_ros.benchmark.scene import camera_intrinsics
+from frs_ros.evaluation.predictors import Predictor, count_parameters
+from frs_ros.metrics import MetricsAccumulator, SampleResult
+from frs_ros.reasoning.answers import answer_masks
+from frs_ros.twin import Twin
+from frs_ros.twin import rle as rle_utils
+
+MODES: tuple[str, ...] = ("twin", "full")
+PREDICTIONS = "predictions.jsonl"
+
+
+@dataclass
+class EvalReport:
+    metrics: MetricsAccumulator
+    efficiency: dict[str, Any]
+    out_dir: Path
+    n_new: int  # samples evaluated by this run (the rest were resumed)
+    chain_failures: list[str]  # oracle only: samples whose replay differed from the chain
+
+    def markdown(self) -> str:
+        return self.metrics.to_markdown() + "\n" + efficiency_markdown([self.efficiency])
+
+
+def peak_rss_bytes() -> int:
+    """The process's resident-set high-water mark (VmHWM), from /proc or getrusage."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
+
+
+def _load_done(path: Path) -> list[dict[str, Any]]:
+    """Records already written; a torn last line (killed mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    records, good_bytes = [], 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("incomplete line")
+                records.append(json.loads(raw))
+            except ValueError:
+                break
+            good_bytes += len(raw)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as fh:
+            fh.truncate(good_bytes)
+    return records
+
+
+def _stack(unions: Sequence[dict], size: tuple[int, int] | None = None) -> np.ndarray:
+    frames = []
+    for rle in unions:
+        m = rle_utils.decode(rle)
+        if size is not None and m.shape != size:  # perception may have resized the frame
+            img = Image.fromarray(m.astype(np.uint8) * 255).resize(
+                (size[1], size[0]), Image.Resampling.NEAREST
+            )
+            m = np.asarray(img) > 127
+        frames.append(m)
+    return np.stack(frames)
+
+
+def perceive(sample: BenchmarkSample, pipeline: Any) -> Twin:
+    """Render the sample's frames and run them through a ``PerceptionPipeline``."""
+    from frs_ros.twin import FrameTwin
+
+    pipeline.reset()
+    frames: list[FrameTwin] = []
+    for f in sample.twin.frames:
+        rgb, depth = render_frame(f)
+        intr = camera_intrinsics(f.width, f.height)
+        frames.append(pipeline.process_frame(rgb, depth, intr, stamp=f.stamp))
+    return Twin(frames=frames)
+
+
+def evaluate(
+    samples: Iterable[BenchmarkSample],
+    predictor: Predictor,
+    out_dir: str | os.PathLike,
+    *,
+    mode: str = "twin",
+    pipeline: Any = None,
+    limit: int | None = None,
+    progress: bool = True,
+    chart: bool = True,
+) -> EvalReport:
+    """Evaluate ``predictor`` on ``samples``; write predictions, tables, chart, efficiency."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "full" and pipeline is None:
+        raise ValueError("full mode needs a perception pipeline")
+    if mode == "full" and predictor.needs_gt_twin:
+        raise ValueError(
+            f"the {predictor.name} predictor answers with ground-truth ids, which mean nothing "
+            "on a perceived twin; evaluate it with mode 'twin'"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pred_path = out / PREDICTIONS
+    records = _load_done(pred_path)
+    acc = MetricsAccumulator()
+    for rec in records:
+        acc.add_result(SampleResult(**rec["score"]))
+    done = {rec["id"] for rec in records}
+    todo = [s for s in samples if s.id not in done]
+    if limit is not None:
+        todo = todo[: max(limit - len(done), 0)]
+
+    n_new = 0
+    with pred_path.open("a", encoding="utf-8") as fh:
+        for sample in tqdm(todo, desc=f"eval {predictor.name} ({mode})", disable=not progress):
+            record = _evaluate_one(sample, predictor, mode, pipeline, acc)
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())  # a kill loses at most the sample being scored
+            records.append(record)
+            n_new += 1
+
+    efficiency = _efficiency(records, predictor, mode, pipeline)
+    _write_reports(out, acc, efficiency, chart)
+    failures = [r["id"] for r in records if r.get("chain_ok") is False]
+    return EvalReport(acc, efficiency, out, n_new, failures)
+
+
+def _evaluate_one(
+    sample: BenchmarkSample,
+    predictor: Predictor,
+    mode: str,
+    pipeline: Any,
+    acc: MetricsAccumulator,
+) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    twin = perceive(sample, pipeline) if mode == "full" else sample.twin
+    t1 = time.perf_counter()
+    pred = predictor.predict(sample, twin)
+    t2 = time.perf_counter()
+    gt = _stack(sample.gt_masks)
+    pred_masks = _stack([f.union for f in answer_masks(twin, pred.ids).frames], gt.shape[1:])
+    score = acc.add(
+        sample.id, sample.category, sample.level, pred_masks, gt, negative=sample.negative
+    )
+    return {
+        "id": sample.id,
+        "query": sample.query,
+        "category": sample.category,
+        "level": sample.level,
+        "negative": sample.negative,
+        "gt_ids": sample.gt_ids,
+        "pred_ids": pred.ids,
+        "outcome": pred.outcome,
+        "n_tokens": pred.n_tokens,
+        "rounds": pred.rounds,
+        "chain_ok": pred.chain_ok,
+        "n_frames": len(sample.twin),
+        "perception_s": t1 - t0,
+        "reasoning_s": t2 - t1,
+        "score": asdict(score),
+    }
+
+
+def _efficiency(
+    records: list[dict[str, Any]], predictor: Predictor, mode: str, pipeline: Any
+) -> dict[str, Any]:
+    n = len(records)
+    frames = sum(r["n_frames"] for r in records)
+    total = sum(r["perception_s"] + r["reasoning_s"] for r in records)
+    llm = getattr(predictor, "runtime", None)
+    llm_params = count_parameters(llm) if llm is not None else 0
+    perception_params = count_parameters(pipeline) if pipeline is not None else 0
+    return {
+        "method": predictor.name,
+        "mode": mode,
+        "samples": n,
+        "frames": frames,
+        "llm_params": llm_params,
+        "total_params": llm_params + perception_params,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "latency_ms_per_query": 1000 * total / n if n else float("nan"),
+        "latency_ms_per_frame": 1000 * total / frames if frames else float("nan"),
+        "reasoning_ms_per_query": 1000 * sum(r["reasoning_s"] for r in records) / n
+        if n
+        else float("nan"),
+        "throughput_fps": frames / total if total > 0 else float("nan"),
+        "throughput_qps": n / total if total > 0 else float("nan"),
+        "tokens_per_query": sum(r["n_tokens"] for r in records) / n if n else 0.0,
+        "outcomes": _count(r["outcome"] for r in records),
+    }
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _params(n: int) -> str:
+    if n == 0:
+        return "0"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)
+
+
+def efficiency_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """Table 5 of the FastReasonSeg seed, one row per evaluated method."""
+    lines = [
+        "| Method | Mode | LLM Params | Total Params | Peak Memory (RSS) | Latency / query (ms)"
+        " | Latency / frame (ms) | Throughput (FPS) | Tokens / query |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['mode']} | {_params(r['llm_params'])} | "
+            f"{_params(r['total_params'])} | {r['peak_rss_bytes'] / 2**30:.2f} GiB | "
+            f"{r['latency_ms_per_query']:.1f} | {r['latency_ms_per_frame']:.1f} | "
+            f"{r['throughput_fps']:.2f} | {r['tokens_per_query']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _write_reports(
+    out: Path, acc: MetricsAccumulator, efficiency: dict[str, Any], chart: bool
+) -> None:
+    (out / "metrics.md").write_text(
+        acc.to_markdown(metrics=("J", "F", "J&F", "gIoU", "cIoU", "R")), encoding="utf-8"
+    )
+    acc.write_csv(out / "metrics.csv")
+    acc.write_json(out / "metrics.json")
+    (out / "efficiency.md").write_text(efficiency_markdown([efficiency]), encoding="utf-8")
+    safe = {k: (None if isinstance(v, float) and v != v else v) for k, v in efficiency.items()}
+    (out / "efficiency.json").write_text(json.dumps(safe, indent=2) + "\n", encoding="utf-8")
+    if chart and len(acc):
+        acc.plot_bars(out / "jf.png", "J&F")

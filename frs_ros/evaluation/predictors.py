@@ -1,0 +1,152 @@
+"""What the harness evaluates: anything that maps (sample, twin) to answer ids.
+
+- :class:`OraclePredictor` replays the sample's oracle chain through a ``ScriptedRuntime``
+  and the *real* rollout engine; the engine re-runs every plan with the real tools, so a
+  chain whose ``<results>`` no longer match the tools is caught (``chain_ok``).
+- :class:`RandomPredictor` / :class:`LargestPredictor`: the floor any reasoner must beat.
+- :class:`ReasonerPredictor`: any LLM runtime (HF, OpenAI-compatible, …) + the engine.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from frs_ros.benchmark.generator import BenchmarkSample
+from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning.runtime.base import LLMRuntime, ScriptedRuntime
+from frs_ros.twin import Twin
+
+_RESULTS = re.compile(r"<results>.*?</results>", re.DOTALL)
+
+
+@dataclass
+class Prediction:
+    ids: list[int]
+    outcome: str = "answered"
+    n_tokens: int = 0
+    rounds: int = 0
+    chain_ok: bool | None = None  # oracle only: the engine reproduced the chain exactly
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Predictor(Protocol):
+    name: str
+    #: whether the predictor refers to ground-truth ids (cannot run on a perceived twin)
+    needs_gt_twin: bool
+
+    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction: ...
+
+
+def model_segments(chain: str) -> list[str]:
+    """The model-written parts of a rollout, one per engine call: the chain with its
+    ``<results>`` blocks cut out, split where the engine inserted them."""
+    return _RESULTS.split(chain)
+
+
+class OraclePredictor:
+    name = "oracle"
+    needs_gt_twin = True
+
+    def __init__(self) -> None:
+        # no token or time pressure: the replay checks content, not speed
+        self.config = ReasonerConfig(max_rounds=8, max_new_tokens=1_000_000, timeout_s=600.0)
+
+    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+        if not sample.oracle:
+            raise ValueError(f"sample {sample.id} has no oracle chain")
+        runtime = ScriptedRuntime(model_segments(sample.oracle))
+        result = Reasoner(runtime, self.config).answer(twin, sample.query)
+        return Prediction(
+            ids=result.ids,
+            outcome=result.outcome,
+            n_tokens=result.n_tokens,
+            rounds=result.rounds,
+            chain_ok=result.transcript.rollout == sample.oracle,
+        )
+
+
+class RandomPredictor:
+    """One uniformly random object id (never empty): what guessing scores."""
+
+    name = "random"
+    needs_gt_twin = False
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+        ids = twin.ids
+        if not ids:
+            return Prediction([], "empty")
+        rng = np.random.default_rng([self.seed, zlib.crc32(sample.id.encode())])
+        return Prediction([int(rng.choice(ids))])
+
+
+class LargestPredictor:
+    """The largest object of the latest frame (a salient-object prior)."""
+
+    name = "largest"
+    needs_gt_twin = False
+
+    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+        objects = twin.latest.objects
+        if not objects:
+            return Prediction([], "empty")
+        return Prediction([max(objects, key=lambda o: (o.area, -o.id)).id])
+
+
+class ReasonerPredictor:
+    """An LLM runtime driven by the real rollout engine."""
+
+    needs_gt_twin = False
+
+    def __init__(self, runtime: LLMRuntime, config: ReasonerConfig, name: str = "reasoner"):
+        self.runtime = runtime
+        self.reasoner = Reasoner(runtime, config)
+        self.name = name
+
+    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+        result = self.reasoner.answer(twin, sample.query)
+        return Prediction(
+            ids=result.ids,
+            outcome=result.outcome,
+            n_tokens=result.n_tokens,
+            rounds=result.rounds,
+            extra={"unknown_ids": result.unknown_ids},
+        )
+
+
+def count_parameters(obj: Any, depth: int = 3) -> int:
+    """Parameters of every torch module reachable from ``obj`` through attributes.
+
+    Walks attributes instead of asking each runtime/core for a count because they are
+    written by different engineers and expose their models under different names.
+    """
+    seen: set[int] = set()
+    total = 0
+
+    def walk(o: Any, d: int) -> None:
+        nonlocal total
+        if id(o) in seen or d < 0 or isinstance(o, str | bytes | int | float | np.ndarray):
+            return
+        seen.add(id(o))
+        params = getattr(o, "parameters", None)
+        if callable(params) and hasattr(o, "named_modules"):  # a torch.nn.Module
+            total += sum(p.numel() for p in params())
+            return
+        if isinstance(o, dict):
+            children = list(o.values())
+        elif isinstance(o, list | tuple):
+            children = list(o)
+        else:
+            children = list(getattr(o, "__dict__", {}).values())
+        for c in children:
+            walk(c, d - 1)
+
+    walk(obj, depth)
+    return total
