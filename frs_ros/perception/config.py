@@ -9,9 +9,8 @@ from typing import Any
 
 import yaml
 
+from frs_ros.paths import config_path
 from frs_ros.perception.frames import DEFAULT_MAX_SIDE
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "perception.yaml"
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def load_perception_config(
         return source
     if isinstance(source, dict):
         return PerceptionConfig.from_dict(source)
-    path = Path(source) if source is not None else DEFAULT_CONFIG
+    path = Path(source) if source is not None else config_path("perception.yaml")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"perception config {path} must be a YAML mapping")

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from frs_ros.paths import config_path
+
 if TYPE_CHECKING:
     import torch
     from transformers import (
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "models"
 DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -103,9 +104,9 @@ def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelPr
         return name_or_path
     path = Path(name_or_path)
     if not path.suffix and not path.exists():
-        path = CONFIG_DIR / f"{name_or_path}.yaml"
+        path = config_path("models", f"{name_or_path}.yaml")
     if not path.is_file():
-        names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+        names = sorted(p.stem for p in config_path("models").glob("*.yaml"))
         raise ValueError(f"no model profile {str(name_or_path)!r}: not a file nor one of {names}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
