@@ -277,3 +277,19 @@ def test_node_fails_configure_when_models_are_missing(ros):
     node = ReasonerNode(parameter_overrides=[Parameter("reasoner_config", "/nonexistent.yaml")])
     assert node.trigger_configure() == 98
     assert "cannot load the reasoner runtime" in node.get_logger().records[-1][1]
+
+
+def test_compressed_input_is_decoded(ros):
+    graph, types = ros
+    from frs_ros.ros.image_conversion import encode_compressed
+
+    _pipeline_node(graph, types, [MUG], use_compressed=True, use_depth=False)
+    hdr = conv.header(types, 1.0, "camera_optical")
+    data = types.sequence("uint8", encode_compressed(_rgb(), "png"))
+    graph.publish(
+        "/robot/image/compressed",
+        types.new("sensor_msgs/msg/CompressedImage", header=hdr, format="png", data=data),
+    )
+    twin = conv.msg_to_twin(graph.published["/robot/twin"][-1])
+    assert [o.label for o in twin.latest.objects] == ["mug", "bottle"]
+    assert twin.latest.objects[0].depth is None  # no depth subscribed
