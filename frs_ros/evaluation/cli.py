@@ -1,0 +1,187 @@
+"""``frs eval`` and ``frs bench generate``: parser builders and handlers for ``frs_ros.cli``.
+
+Wire them into the ``frs`` parser with::
+
+    add_eval_parser(sub)    # sets func=run_eval
+    add_bench_parser(sub)   # sets func=run_bench
+
+``python -m frs_ros.evaluation.cli eval ...`` works on its own too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from frs_ros.benchmark.generator import SPLITS, generate_dataset, read_jsonl
+from frs_ros.evaluation.harness import MODES, evaluate
+from frs_ros.evaluation.predictors import (
+    LargestPredictor,
+    OraclePredictor,
+    Predictor,
+    RandomPredictor,
+    ReasonerPredictor,
+)
+
+METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
+
+
+def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a reasoner on a benchmark split (J, F, J&F, gIoU, cIoU, R)"
+    )
+    p.add_argument("data", help="a benchmark folder (with <split>.jsonl) or a .jsonl file")
+    p.add_argument("--split", default="test", choices=SPLITS, help="split, for a folder")
+    p.add_argument("--method", default="oracle", choices=METHODS, help="what answers")
+    p.add_argument("--model", default=None, help="hf: hub id, local dir or 'tiny'; openai: name")
+    p.add_argument("--adapter", default=None, help="hf: LoRA adapter directory")
+    p.add_argument("--dtype", default=None, help="hf: float32 | bfloat16 | auto")
+    p.add_argument("--device", default=None, help="hf: cpu | cuda")
+    p.add_argument("--endpoint", default=None, help="openai: base URL of the server")
+    p.add_argument("--api-key-env", default=None, help="openai: env var holding the API key")
+    p.add_argument("--reasoner-config", default=None, help="config: reasoner YAML (runtime:)")
+    p.add_argument("--mode", default="twin", choices=MODES, help="twin: reasoning only; "
+                   "full: render -> perception -> twin -> reasoning")  # fmt: skip
+    p.add_argument("--models", default="default", help="full mode: perception profile")
+    p.add_argument("--out", default=None, help="output folder (default: out/eval/<method>)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
+    p.add_argument("--max-rounds", type=int, default=4)
+    p.add_argument("--max-new-tokens", type=int, default=512)
+    p.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
+    p.add_argument("--seed", type=int, default=0, help="random baseline seed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_eval)
+    return p
+
+
+def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("bench", help="the reasoning-over-twins benchmark")
+    bench_sub = p.add_subparsers(dest="bench_command", required=True)
+    g = bench_sub.add_parser("generate", help="generate train/validation/test JSONL splits")
+    g.add_argument("--out", default="data/bench", help="output folder")
+    g.add_argument("--n-per-cell", type=int, default=20, help="samples per category x level")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
+    g.add_argument("--negative-fraction", type=float, default=0.2)
+    g.add_argument(
+        "--video-fraction",
+        type=float,
+        default=0.25,
+        help="share of semantic/spatial samples on video (temporal: always)",
+    )
+    g.add_argument("--frames", type=int, default=6, help="frames per video scene")
+    g.add_argument("--size", default="240x320", help="image size HxW")
+    g.add_argument("--no-progress", action="store_true")
+    g.set_defaults(func=run_bench)
+    return p
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size must look like 240x320 (HxW), got {text!r}") from None
+    if h < 32 or w < 32:
+        raise ValueError(f"--size must be at least 32x32, got {text!r}")
+    return h, w
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.bench_command != "generate":  # argparse enforces it; keep the handler honest
+        raise ValueError(f"unknown bench command {args.bench_command!r}")
+    generate_dataset(
+        args.out,
+        args.n_per_cell,
+        seed=args.seed,
+        splits=args.splits,
+        negative_fraction=args.negative_fraction,
+        video_fraction=args.video_fraction,
+        n_frames=args.frames,
+        size=_size(args.size),
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def build_predictor(args: argparse.Namespace) -> Predictor:
+    """The predictor named by ``--method`` (LLM runtimes through the runtime factory)."""
+    from frs_ros.reasoning import ReasonerConfig
+    from frs_ros.reasoning.runtime import load_runtime
+
+    if args.method == "oracle":
+        return OraclePredictor()
+    if args.method == "random":
+        return RandomPredictor(args.seed)
+    if args.method == "largest":
+        return LargestPredictor()
+    if args.method == "hf":
+        cfg = {"kind": "hf", "model": args.model or "Qwen/Qwen3-0.6B"}
+        cfg |= {k: v for k in ("adapter", "dtype", "device") if (v := getattr(args, k))}
+    elif args.method == "openai":
+        if not args.endpoint or not args.model:
+            raise ValueError("--method openai needs --endpoint URL and --model NAME")
+        endpoint = {"url": args.endpoint}
+        if args.api_key_env:
+            endpoint["api_key_env"] = args.api_key_env
+        cfg = {"kind": "openai", "model": args.model, "endpoint": endpoint}
+    else:
+        if not args.reasoner_config:
+            raise ValueError("--method config needs --reasoner-config PATH")
+        cfg = args.reasoner_config
+    runtime = load_runtime(cfg)
+    config = ReasonerConfig(
+        max_rounds=args.max_rounds, max_new_tokens=args.max_new_tokens, timeout_s=args.timeout
+    )
+    name = args.method if args.method != "hf" else f"hf:{cfg['model']}"
+    return ReasonerPredictor(runtime, config, name=name)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    path = data / f"{args.split}.jsonl" if data.is_dir() else data
+    samples = list(read_jsonl(path))
+    if not samples:
+        raise ValueError(f"{path} holds no samples")
+    predictor = build_predictor(args)
+    pipeline = None
+    if args.mode == "full":
+        from frs_ros.perception import PerceptionPipeline
+
+        pipeline = PerceptionPipeline.from_profile(args.models)
+    out = Path(args.out or f"out/eval/{args.method}-{args.mode}")
+    report = evaluate(
+        samples,
+        predictor,
+        out,
+        mode=args.mode,
+        pipeline=pipeline,
+        limit=args.limit,
+        progress=not args.no_progress,
+    )
+    print(report.markdown())
+    if report.n_new < len(report.metrics):
+        print(f"(resumed: {len(report.metrics) - report.n_new} samples were already scored)")
+    print(f"wrote {out}/metrics.md, metrics.csv, metrics.json, jf.png, efficiency.md")
+    if report.chain_failures:
+        print(f"oracle replay differed from the chain on {report.chain_failures}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="frs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_eval_parser(sub)
+    add_bench_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
+        print(f"frs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
