@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--form", choices=("json", "compact", "verbose"), default="json")
     tw.add_argument("--out", default=None, help="file to write (default: stdout)")
     tw.set_defaults(func=cmd_twin)
+
+    from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser, run_bench, run_eval
+
+    add_eval_parser(sub).set_defaults(func=run_eval)
+    add_bench_parser(sub).set_defaults(func=run_bench)
     return parser
 
 
