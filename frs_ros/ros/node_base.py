@@ -19,6 +19,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from frs_ros.paths import config_path
 from frs_ros.ros.interfaces import MessageTypes, RclpyTypes
 from frs_ros.ros.jobs import Frame, RateLimiter, frame_from_messages
 
@@ -39,22 +40,15 @@ def qos_from(reliability: str, depth: int = 5) -> QoSProfile:
 
 
 def resolve_config(name: str) -> Path:
-    """A config file given as a path, or by name under the package's config/ directory
-    (source tree, or share/frs_ros/config of an installed package)."""
+    """A config file given as a path, or by name under the shipped config directory
+    (``frs_ros.paths``: source tree, or ``share/frs_ros/config`` of an installed package)."""
     path = Path(name)
     if path.is_file():
         return path
-    roots = [Path(__file__).resolve().parents[2] / "config"]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        roots.append(Path(get_package_share_directory("frs_ros")) / "config")
-    except Exception:  # not an installed ROS package: the source tree only
-        pass
-    for root in roots:
-        if (root / name).is_file():
-            return root / name
-    raise FileNotFoundError(f"config {name!r} not found as a path nor under {roots}")
+    path = config_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"config {name!r} not found as a path nor as {path}")
+    return path
 
 
 class FrsNode(LifecycleNode):
