@@ -1,0 +1,205 @@
+"""Stage configurations as dataclasses (like TRL's ``*Config``), loadable from a YAML recipe.
+
+A recipe (``training/recipes/*.yaml``) has one section per stage: ``data``, ``teacher``,
+``sft``, ``student``, ``export``, plus top-level ``output_dir``. Unknown keys are an error, so
+a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+@dataclass
+class LoraSettings:
+    """LoRA (FastReasonSeg §4: r = 64, alpha = 128). ``r = 0`` trains all weights instead,
+    which is what a tiny random model needs to learn anything."""
+
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: list[str] = field(
+        default_factory=lambda: [
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "gate_proj",
+            "up_proj",
+            "down_proj",
+        ]
+    )
+
+
+@dataclass
+class OptimSettings:
+    """Optimiser, schedule and checkpointing shared by every training stage."""
+
+    learning_rate: float = 4e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1  # linear warm-up over this fraction of the steps, then cosine
+    scheduler: str = "cosine"  # cosine | linear | constant
+    batch_size: int = 1  # sequences per micro-batch
+    grad_accum: int = 1  # micro-batches per optimiser step
+    epochs: float = 1.0
+    max_steps: int = 0  # > 0 overrides epochs
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "auto"  # auto (bf16 when supported) | bf16 | fp16 | no
+    seed: int = 0
+    save_steps: int = 50
+    save_total_limit: int = 2
+    log_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0 or self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("learning_rate must be > 0, batch_size and grad_accum >= 1")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.scheduler not in ("cosine", "linear", "constant"):
+            raise ValueError(f"scheduler must be cosine, linear or constant: {self.scheduler!r}")
+        if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
+            raise ValueError(f"mixed_precision must be auto, bf16, fp16 or no: {self.mixed_precision!r}")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            raise ValueError("set epochs > 0 or max_steps > 0")
+
+
+@dataclass
+class DataConfig:
+    """Where training samples come from (``frs train data``)."""
+
+    output: str = "data/samples.jsonl"  # the training-set JSONL every later stage reads
+    cache_dir: str = "data/twin_cache"
+    bags: list[str] = field(default_factory=list)  # rosbag2 directories or .mcap/.db3 files
+    annotations: list[str] = field(default_factory=list)  # annotation YAML/JSON files
+    jsonl: list[str] = field(default_factory=list)  # benchmark JSONL files
+    image_topic: str = ""  # "" = the first Image/CompressedImage topic of the bag
+    depth_topic: str = ""
+    camera_info_topic: str = ""
+    frame_stride: int = 1
+    max_frames: int = 0  # per bag; 0 = all
+    perception_profile: str = "default"
+    eval_fraction: float = 0.0  # held out into <output stem>.eval.jsonl
+
+
+@dataclass
+class GRPOConfig:
+    """Teacher GRPO (FastReasonSeg §3 "Teacher LLM Training") and student GRPO (§3
+    "Two-Stage Distillation", with ``gamma`` > 0 and a judge)."""
+
+    model: str = "Qwen/Qwen3-8B"  # hub id, local dir or "tiny"
+    init_adapter: str = ""  # start from this adapter (student GRPO starts from the SFT one)
+    train_file: str = "data/samples.jsonl"
+    output_dir: str = "runs/teacher"
+    num_generations: int = 8  # G rollouts per prompt
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    max_rounds: int = 4
+    timeout_s: float = 120.0
+    epsilon: float = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
+    scale_rewards: bool = True  # divide the group advantage by the group std
+    gamma: float = 0.0  # reasoning-reward weight; 0.5 for the student stage
+    judge: dict[str, Any] = field(default_factory=dict)  # JudgeConfig fields
+    teacher_chains: str = ""  # JSONL of teacher chains (sample id -> rollout) for the judge
+    dtype: str = "float32"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+
+
+@dataclass
+class SFTConfig:
+    """Distillation stage 1: teacher chains -> rejection sampling -> SFT of the student."""
+
+    model: str = "Qwen/Qwen3-0.6B"  # the student
+    train_file: str = "data/samples.jsonl"
+    output_dir: str = "runs/sft"
+    teacher_model: str = ""  # "" = no teacher generation (use the samples' own chains)
+    teacher_adapter: str = ""
+    chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
+    min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
+    max_new_tokens: int = 512
+    max_rounds: int = 4
+    max_length: int = 4096  # longer sequences are dropped (and counted)
+    decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <answer>/<plan> tokens
+    dtype: str = "float32"
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    optim: OptimSettings = field(
+        default_factory=lambda: OptimSettings(learning_rate=5e-5, weight_decay=0.01, epochs=3)
+    )
+
+
+@dataclass
+class ExportConfig:
+    model: str = "Qwen/Qwen3-0.6B"  # the base the adapter was trained on
+    adapter: str = "runs/student/final"
+    output_dir: str = "runs/export"
+    merged: bool = True  # also write a merged model directory
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
+    """Build dataclass ``cls`` from a mapping, recursing into nested dataclasses; unknown
+    keys raise ``ValueError`` naming them."""
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise TypeError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(
+            f"unknown keys in {where or cls.__name__}: {sorted(unknown)}; known: {sorted(fields)}"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        ftype = fields[name].type
+        nested = {"LoraSettings": LoraSettings, "OptimSettings": OptimSettings}.get(str(ftype))
+        if nested is not None and not isinstance(value, nested):
+            value = from_dict(nested, value, f"{where}.{name}" if where else name)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"bad {where or cls.__name__}: {err}") from err
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+STAGES = {
+    "data": DataConfig,
+    "teacher": GRPOConfig,
+    "sft": SFTConfig,
+    "student": GRPOConfig,
+    "export": ExportConfig,
+}
+
+
+@dataclass
+class Recipe:
+    data: DataConfig
+    teacher: GRPOConfig
+    sft: SFTConfig
+    student: GRPOConfig
+    export: ExportConfig
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """A YAML recipe; relative paths inside stay relative to the working directory."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"recipe {p} does not exist")
+    raw = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"recipe {p} must be a mapping of stage -> settings")
+    unknown = set(raw) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown sections in recipe {p}: {sorted(unknown)}; known: {sorted(STAGES)}")
+    return Recipe(**{name: from_dict(cls, raw.get(name), name) for name, cls in STAGES.items()})

@@ -1,0 +1,111 @@
+"""Policy loading for training: a causal LM (hub id, local dir or ``tiny``), optional LoRA
+(new, or continued from an adapter directory), and its tokenizer."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+from frs_ros.training.config import LoraSettings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach for the hub silently
+
+
+def load_base(model: str, dtype: str = "float32", seed: int = 0) -> tuple[Any, Any]:
+    """(model, tokenizer). ``tiny``: random 2-layer Qwen3 + the tiny tokenizer (seed fixed,
+    so an adapter trained on it loads onto the same base later)."""
+    from frs_ros.reasoning.runtime.hf import HFRuntime, resolve_dtype, tiny_qwen3
+
+    if model == "tiny":
+        from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
+
+        tokenizer = load_tiny_tokenizer()
+        lm = tiny_qwen3(tokenizer, seed=seed)
+        dt = resolve_dtype(dtype)
+        return (lm.to(dt) if dt != "auto" else lm), tokenizer
+    runtime = HFRuntime.from_pretrained(model, dtype=dtype)  # its errors say how to supply it
+    return runtime.model, runtime.tokenizer
+
+
+def load_policy(
+    model: str,
+    lora: LoraSettings,
+    *,
+    init_adapter: str = "",
+    dtype: str = "float32",
+) -> tuple[Any, Any]:
+    """The trainable policy: LoRA over the base (``lora.r > 0``) or the whole model.
+
+    ``init_adapter`` continues training from a saved adapter (LoRA) or a full model
+    directory (``r = 0``).
+    """
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if init_adapter and lora.r == 0:
+        base, tokenizer = load_base(init_adapter if model != "tiny" else model, dtype)
+        if model == "tiny":
+            state = _load_full(init_adapter)
+            base.load_state_dict(state)
+        base.train()
+        return base, tokenizer
+    base, tokenizer = load_base(model, dtype)
+    if lora.r == 0:
+        base.train()
+        return base, tokenizer
+    if init_adapter:
+        policy = PeftModel.from_pretrained(base, init_adapter, is_trainable=True)
+    else:
+        cfg = LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=list(lora.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        policy = get_peft_model(base, cfg)
+    policy.train()
+    return policy, tokenizer
+
+
+def _load_full(path: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    file = os.path.join(path, "model.safetensors")
+    if not os.path.isfile(file):
+        raise FileNotFoundError(f"{path} has no model.safetensors (a full-weight checkpoint)")
+    return load_file(file)
+
+
+def save_policy(model: Any, tokenizer: Any, out_dir: str) -> None:
+    """An adapter directory (LoRA) or a full model directory, plus the tokenizer — the
+    forms ``HFRuntime.from_pretrained(model, adapter=...)`` loads."""
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def autocast_dtype(mixed_precision: str) -> torch.dtype | None:
+    """bf16 when asked, or on ``auto`` when the device supports it (CUDA with bf16); None
+    means full precision. CPU autocast to bf16 is slower than fp32 on most CPUs, so ``auto``
+    stays fp32 there."""
+    if mixed_precision == "bf16":
+        return torch.bfloat16
+    if mixed_precision == "fp16":
+        return torch.float16
+    if mixed_precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def load_runtime_for(model: str, adapter: str = "", *, sampling: Any = None) -> Any:
+    """An ``HFRuntime`` for a trained stage: ``adapter`` may be a LoRA adapter dir (loaded
+    over ``model``) or a full model dir (``r = 0`` training), which replaces ``model``."""
+    from frs_ros.reasoning.runtime.hf import HFRuntime
+
+    if adapter and not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
+        return HFRuntime.from_pretrained(adapter, dtype="float32", sampling=sampling)
+    if model == "tiny":
+        return HFRuntime.tiny(adapter=adapter or None, sampling=sampling)
+    return HFRuntime.from_pretrained(model, adapter=adapter or None, sampling=sampling)

@@ -1,0 +1,183 @@
+"""Distillation stage 1 (FastReasonSeg §3 "Two-Stage Distillation"): the teacher writes a
+chain for every training sample through the real engine, chains with IoU > 0.7 are kept
+(rejection sampling), and the student is fine-tuned on them (AdamW 5e-5, weight decay 0.01,
+3 epochs) with the loss only on model-written tokens — optionally DTwinSeger's eq. (10)
+token weighting (``decision_weight`` > 1 on ``<answer>`` and ``<plan>`` tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult
+from frs_ros.reasoning.prompt import system_prompt, user_prompt
+from frs_ros.training.config import SFTConfig
+from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
+from frs_ros.training.masking import Encoded, collate, encode_rollout, weighted_nll
+from frs_ros.training.model import load_policy, load_runtime_for, save_policy
+from frs_ros.training.rewards import prediction_iou
+from frs_ros.training.samples import Sample, read_jsonl, replay
+
+log = logging.getLogger(__name__)
+CHAIN_SOURCES = ("teacher", "oracle", "teacher+oracle")
+
+
+@dataclass
+class Chain:
+    """A rollout (prompt excluded) with its engine spans and the IoU of its answer."""
+
+    sample_id: str
+    rollout: str
+    engine_spans: list[tuple[int, int]]
+    iou: float
+    source: str  # teacher | oracle
+    outcome: str
+
+    @classmethod
+    def from_result(cls, sample: Sample, result: ReasoningResult, source: str) -> Chain:
+        answered = result.outcome in ("answered", "empty")
+        iou = prediction_iou(sample.twin, result.ids, sample.gt) if answered else 0.0
+        return cls(
+            sample.id,
+            result.transcript.rollout,
+            result.transcript.engine_char_spans(),
+            iou,
+            source,
+            result.outcome,
+        )
+
+
+def chat_prompt(tokenizer: Any, twin: Any, query: str) -> str:
+    """The prompt exactly as ``HFRuntime.format_prompt`` builds it (thinking off)."""
+    messages = [
+        {"role": "system", "content": system_prompt()},
+        {"role": "user", "content": user_prompt(twin, query)},
+    ]
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
+
+
+def teacher_chains(samples: Sequence[Sample], reasoner: Reasoner) -> list[Chain]:
+    out = []
+    for s in tqdm(samples, desc="teacher chains"):
+        out.append(Chain.from_result(s, reasoner.answer(s.twin, s.query), "teacher"))
+    return out
+
+
+def oracle_chains(samples: Sequence[Sample]) -> list[Chain]:
+    """The samples' own chains, replayed through the engine (so tool results are real)."""
+    return [Chain.from_result(s, replay(s.twin, s.query, s.chain), "oracle")
+            for s in samples if s.chain]
+
+
+def rejection_sample(chains: Sequence[Chain], min_iou: float = 0.7) -> list[Chain]:
+    """Keep chains whose answer IoU is strictly above ``min_iou``; for each sample the
+    first kept chain only (the teacher's, when both a teacher and an oracle chain pass)."""
+    kept: dict[str, Chain] = {}
+    for c in chains:
+        if c.iou > min_iou and c.sample_id not in kept:
+            kept[c.sample_id] = c
+    return list(kept.values())
+
+
+def write_chains(path: str | Path, chains: Sequence[Chain]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(asdict(c)) + "\n" for c in chains))
+    tmp.replace(path)
+
+
+def read_chains(path: str | Path) -> list[Chain]:
+    rows = [json.loads(r) for r in Path(path).read_text().splitlines() if r.strip()]
+    return [Chain(**{**r, "engine_spans": [tuple(s) for s in r["engine_spans"]]}) for r in rows]
+
+
+def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
+    if cfg.chains not in CHAIN_SOURCES:
+        raise ValueError(f"sft.chains must be one of {CHAIN_SOURCES}, got {cfg.chains!r}")
+    chains: list[Chain] = []
+    if "teacher" in cfg.chains:
+        if not cfg.teacher_model:
+            raise ValueError("sft.chains uses the teacher, but sft.teacher_model is not set")
+        runtime = load_runtime_for(cfg.teacher_model, cfg.teacher_adapter)
+        reasoner = Reasoner(
+            runtime, ReasonerConfig(max_rounds=cfg.max_rounds, max_new_tokens=cfg.max_new_tokens)
+        )
+        chains += teacher_chains(samples, reasoner)
+    if "oracle" in cfg.chains:
+        chains += oracle_chains(samples)
+    return chains
+
+
+def encode_chains(
+    tokenizer: Any, samples: Sequence[Sample], chains: Sequence[Chain], cfg: SFTConfig
+) -> list[Encoded]:
+    by_id = {s.id: s for s in samples}
+    out, too_long = [], 0
+    for c in chains:
+        s = by_id[c.sample_id]
+        enc = encode_rollout(
+            tokenizer,
+            chat_prompt(tokenizer, s.twin, s.query),
+            c.rollout,
+            c.engine_spans,
+            decision_weight=cfg.decision_weight,
+        )
+        if len(enc) > cfg.max_length:
+            too_long += 1
+            continue
+        out.append(enc)
+    if too_long:
+        log.warning("dropped %d chains longer than max_length=%d", too_long, cfg.max_length)
+    return out
+
+
+def run_sft(
+    cfg: SFTConfig,
+    samples: Sequence[Sample] | None = None,
+    chains: Sequence[Chain] | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Chains (generated once, cached in ``output_dir/chains.jsonl``), rejection sampling,
+    SFT. Re-running resumes from the newest checkpoint."""
+    out = Path(cfg.output_dir)
+    samples = list(samples) if samples is not None else read_jsonl(cfg.train_file)
+    chain_file = out / "chains.jsonl"
+    if chains is None:
+        if chain_file.is_file():
+            chains = read_chains(chain_file)
+        else:
+            chains = collect_chains(cfg, samples)
+            write_chains(chain_file, chains)
+    kept = rejection_sample(chains, cfg.min_iou)
+    write_chains(out / "kept_chains.jsonl", kept)
+    log.info("rejection sampling kept %d of %d chains (IoU > %.2f)", len(kept), len(chains),
+             cfg.min_iou)
+    model, tokenizer = load_policy(cfg.model, cfg.lora, dtype=cfg.dtype)
+    data = encode_chains(tokenizer, samples, kept, cfg)
+    if not data:
+        raise ValueError(
+            f"no SFT data: {len(kept)} of {len(chains)} chains passed IoU > {cfg.min_iou} "
+            f"and fit max_length={cfg.max_length}"
+        )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def loss_fn(batch: Sequence[int], step: int) -> tuple[Any, dict[str, float]]:
+        b = collate([data[i] for i in batch], pad)
+        return weighted_nll(trainer.model, b), {}
+
+    trainer = Trainer(model, cfg.optim, len(data), out, loss_fn, name="sft")
+    result = trainer.train(stop_after=stop_after)
+    if result.steps == trainer.steps and trainer.accelerator.is_main_process:
+        save_policy(trainer.unwrapped(), tokenizer, str(out / "final"))
+        plot_metrics(out, ["loss", "lr"])
+    return result
