@@ -144,7 +144,7 @@ def generate_sample(
         if query is None:
             continue
         return BenchmarkSample(
-            id=f"{split}-{index:06d}",
+            id=f"{split}-{seed}-{index:06d}",
             split=split,
             scene_id=scene_id,
             query=query.text,

@@ -1,0 +1,151 @@
+"""The evaluation harness: oracle = 1 on every split, baselines far lower, resumable runs,
+full mode compares masks (not ids), the CLI, and the tiny HF model end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from frs_ros.benchmark import SPLITS, generate_split
+from frs_ros.evaluation import (
+    LargestPredictor,
+    OraclePredictor,
+    RandomPredictor,
+    evaluate,
+    model_segments,
+)
+from frs_ros.evaluation.cli import main
+from frs_ros.evaluation.harness import PREDICTIONS, peak_rss_bytes
+from frs_ros.twin import FrameTwin
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {s: generate_split(s, 1, seed=11, negative_fraction=0.0, progress=False)
+            + generate_split(s, 1, seed=12, negative_fraction=1.0, progress=False)
+            for s in SPLITS}  # fmt: skip
+
+
+def test_oracle_is_perfect_on_every_split(splits, tmp_path):
+    for name, samples in splits.items():
+        report = evaluate(samples, OraclePredictor(), tmp_path / name, progress=False, chart=False)
+        total = report.metrics.overall()
+        assert total["J&F"] == 1.0 and total["gIoU"] == 1.0 and total["cIoU"] == 1.0
+        assert total["R"] == 1.0
+        assert report.chain_failures == []
+
+
+def test_baselines_score_far_lower(splits, tmp_path):
+    samples = splits["test"]
+    for predictor in (RandomPredictor(0), LargestPredictor()):
+        total = evaluate(samples, predictor, tmp_path / predictor.name, progress=False).metrics
+        assert total.overall()["J&F"] < 0.6
+        assert total.overall()["R"] < 0.5  # they never abstain on negatives
+    assert (tmp_path / "largest" / "jf.png").read_bytes()[:4] == b"\x89PNG"
+    md = (tmp_path / "largest" / "metrics.md").read_text()
+    assert "**gIoU**" in md and "**R**" in md
+    assert "| largest | twin |" in (tmp_path / "largest" / "efficiency.md").read_text()
+
+
+def test_oracle_replay_catches_a_tampered_chain(splits, tmp_path):
+    s = next(s for s in splits["test"] if "<results>" in s.oracle and not s.negative)
+    bad = s.__class__(**{**s.__dict__, "oracle": s.oracle.replace('"ok":', '"ok" :', 1)})
+    report = evaluate([bad], OraclePredictor(), tmp_path, progress=False, chart=False)
+    assert report.chain_failures == [s.id]
+
+
+def test_model_segments_cut_out_the_results():
+    chain = "<reason>r</reason><plan>[]</plan><results>{}</results><answer>{}</answer>"
+    assert model_segments(chain) == ["<reason>r</reason><plan>[]</plan>", "<answer>{}</answer>"]
+
+
+def test_resume_after_a_kill(splits, tmp_path):
+    samples = splits["validation"]
+    full = evaluate(samples, RandomPredictor(1), tmp_path / "full", progress=False, chart=False)
+    part = tmp_path / "part"
+    first = evaluate(samples, RandomPredictor(1), part, limit=5, progress=False, chart=False)
+    assert first.n_new == 5
+    path = part / PREDICTIONS
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:4]) + lines[4][:40])  # killed while writing line 5
+    resumed = evaluate(samples, RandomPredictor(1), part, progress=False, chart=False)
+    assert resumed.n_new == len(samples) - 4
+    ids = [json.loads(x)["id"] for x in path.read_text().splitlines()]
+    assert sorted(ids) == sorted(s.id for s in samples)  # each sample exactly once
+    assert resumed.metrics.to_dict() == full.metrics.to_dict()
+
+
+class _GroundTruthPerception:
+    """Stands in for PerceptionPipeline on one sample: returns its ground-truth frames with
+    other track ids, so only a mask comparison can score them."""
+
+    def __init__(self, sample):
+        self.frames = sample.twin.frames
+        self.queue: list[FrameTwin] = []
+
+    def reset(self):
+        self.queue = list(self.frames)
+
+    def process_frame(self, rgb, depth, intrinsics, stamp=0.0):
+        f = self.queue.pop(0)
+        assert rgb.shape == (f.height, f.width, 3) and depth.shape == (f.height, f.width)
+        assert stamp == f.stamp
+        objects = [o.with_id(o.id + 100) for o in f.objects]
+        return FrameTwin(f.index, f.stamp, f.width, f.height, objects)
+
+
+def test_full_mode_compares_masks_not_ids(splits, tmp_path):
+    sample = next(s for s in splits["test"] if s.video and not s.negative)
+    perception = _GroundTruthPerception(sample)
+    twin_mode = evaluate([sample], LargestPredictor(), tmp_path / "a", progress=False)
+    full = evaluate(
+        [sample], LargestPredictor(), tmp_path / "b", mode="full", pipeline=perception,
+        progress=False,
+    )  # fmt: skip
+    assert full.metrics.overall() == twin_mode.metrics.overall()
+    with pytest.raises(ValueError, match="ground-truth ids"):
+        evaluate([sample], OraclePredictor(), tmp_path / "c", mode="full", pipeline=perception)
+    with pytest.raises(ValueError, match="mode must be"):
+        evaluate([sample], OraclePredictor(), tmp_path / "d", mode="video")
+
+
+def test_cli_generate_then_eval(tmp_path, capsys):
+    data = tmp_path / "bench"
+    assert main(["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits",
+                 "test", "--no-progress", "--size", "120x160"]) == 0  # fmt: skip
+    assert "| spatial | 2 |" in capsys.readouterr().out
+    out = tmp_path / "eval"
+    assert main(["eval", str(data), "--method", "oracle", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "efficiency.json").read_text())["samples"] == 9
+    assert main(["eval", str(data), "--method", "openai", "--out", str(out)]) == 2
+    assert "needs --endpoint" in capsys.readouterr().err
+    assert main(["bench", "generate", "--out", str(data), "--size", "12"]) == 2
+
+
+def test_peak_rss_is_measured():
+    assert peak_rss_bytes() > 10 * 2**20
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "frs_ros/reasoning/runtime/hf.py").exists(),
+    reason="the HF runtime is not written yet",
+)
+def test_tiny_random_qwen3_runs_through_the_harness(splits, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from frs_ros.evaluation import ReasonerPredictor
+    from frs_ros.reasoning import ReasonerConfig
+    from frs_ros.reasoning.runtime.hf import HFRuntime
+
+    with pytest.warns(UserWarning, match="MEANINGLESS"):
+        runtime = HFRuntime.tiny()
+    predictor = ReasonerPredictor(runtime, ReasonerConfig(max_new_tokens=4), name="hf:tiny")
+    samples = [s for s in splits["test"] if not s.negative and not s.video][:2]
+    report = evaluate(samples, predictor, tmp_path, progress=False, chart=False)
+    assert report.metrics.overall()["gIoU"] < 0.2  # random weights: near zero
+    eff = report.efficiency
+    assert eff["llm_params"] > 100_000 and eff["total_params"] == eff["llm_params"]
+    assert eff["latency_ms_per_query"] > 0 and eff["throughput_fps"] > 0
+    assert eff["tokens_per_query"] <= 4 and eff["samples"] == 2
+    assert "| hf:tiny | twin |" in (tmp_path / "efficiency.md").read_text()
