@@ -94,3 +94,28 @@ def test_sources_folder_gif_stride_and_limits(tmp_path, video):
     assert len(list(iter_frames(video, max_frames=2))) == 2
     with pytest.raises(ValueError, match="stride"):
         list(iter_frames(folder, stride=0))
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_sources_read_rgbd_rosbag2(rgbd_bag, storage):
+    bag = rgbd_bag([scene(t) for t in range(3)], storage)
+    assert kind_of(bag) == "rosbag"
+    frames = list(iter_frames(bag, depth_topic="/cam/depth", info_topic="/cam/info"))
+    assert len(frames) == 3 and np.array_equal(frames[2].rgb, scene(2))
+    assert frames[1].stamp == pytest.approx(1.1)
+    assert frames[0].depth is not None and float(frames[0].depth[0, 0]) == pytest.approx(1.5)
+    assert frames[0].intrinsics.fx == 100.0 and frames[0].frame_id == "cam"
+    with pytest.raises(ValueError, match="not in bag"):
+        list(iter_frames(bag, depth_topic="/nope"))
+
+
+def test_segment_rosbag_gives_metric_depth(rgbd_bag, tmp_path):
+    bag = rgbd_bag([scene(t) for t in range(2)])
+    out = tmp_path / "out"
+    args = ["segment", str(bag), "-q", "the red thing", "--out", str(out), *TINY]
+    assert main([*args, "--depth-topic", "/cam/depth", "--info-topic", "/cam/info"]) == 0
+    twin = json.loads((out / "twin.json").read_text())
+    objects = [o for f in twin["frames"] for o in f["objects"]]
+    assert objects, "the tiny profile's low thresholds always give objects"
+    assert all(o["depth"]["source"] == "metric" for o in objects)
+    assert all(o["centroid_3d"][2] == pytest.approx(1.5) for o in objects)
