@@ -95,14 +95,34 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+DEPTH_SUFFIX = "_depth"  # image.png + image_depth.png (16-bit mm or float m) = RGB-D
+
+
+def _companion_depth(colour: Path) -> np.ndarray | None:
+    """The depth image stored next to a colour image as ``<stem>_depth<ext>``, if any."""
+    path = colour.with_name(colour.stem + DEPTH_SUFFIX + colour.suffix)
+    if not path.is_file():
+        return None
+    with Image.open(path) as im:
+        return np.asarray(im)  # uint16 = millimetres; perception converts to metres
+
+
 def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
+    if kind == "image":
+        with Image.open(path) as im:
+            yield Frame(0, 0.0, _rgb(im), _companion_depth(path))
+        return
     if kind == "folder":
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            f
+            for f in path.iterdir()
+            if f.suffix.lower() in IMAGE_SUFFIXES and not f.stem.endswith(DEPTH_SUFFIX)
+        )
         if not files:
             raise ValueError(f"folder {path} has no images")
         for i, f in enumerate(files):
             with Image.open(f) as im:
-                yield Frame(i, i / fps, _rgb(im))
+                yield Frame(i, i / fps, _rgb(im), _companion_depth(f))
         return
     with Image.open(path) as im:
         t = 0.0

@@ -119,3 +119,16 @@ def test_segment_rosbag_gives_metric_depth(rgbd_bag, tmp_path):
     assert objects, "the tiny profile's low thresholds always give objects"
     assert all(o["depth"]["source"] == "metric" for o in objects)
     assert all(o["centroid_3d"][2] == pytest.approx(1.5) for o in objects)
+
+
+def test_sources_pair_depth_images_with_colour(tmp_path):
+    folder = tmp_path / "rgbd"
+    folder.mkdir()
+    for t in range(2):
+        Image.fromarray(scene(t)).save(folder / f"f{t}.png")
+        Image.fromarray(np.full((96, 128), 1200 + t, np.uint16)).save(folder / f"f{t}_depth.png")
+    frames = list(iter_frames(folder))
+    assert len(frames) == 2  # depth images are companions, not frames
+    assert frames[1].depth.dtype == np.uint16 and int(frames[1].depth[0, 0]) == 1201
+    (single,) = iter_frames(folder / "f0.png")
+    assert int(single.depth[5, 5]) == 1200
