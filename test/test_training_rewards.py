@@ -160,7 +160,8 @@ def test_judge_retries_caches_and_fails_to_zero(tmp_path) -> None:
         "student", "teacher"
     ) == pytest.approx(0.1)
     # every attempt failing gives 0 and is not cached
-    dead = Judge(Flaky(99, ""), JudgeConfig(judge_id="d", retries=1, backoff_s=0.0,
-                                            cache_dir=str(tmp_path)))
+    dead = Judge(
+        Flaky(99, ""), JudgeConfig(judge_id="d", retries=1, backoff_s=0.0, cache_dir=str(tmp_path))
+    )
     assert dead.score("a", "b") == 0.0 and dead.runtime.n == 2
     assert len(list(tmp_path.rglob("*.json"))) == 2

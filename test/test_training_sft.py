@@ -38,7 +38,9 @@ def test_engine_tokens_get_zero_gradient() -> None:
     prompt = chat_prompt(tok, s.twin, s.query)
     enc = encode_rollout(tok, prompt, rollout, spans, decision_weight=3.0)
     # labelled tokens decode to exactly the model-written text (results and prompt masked)
-    masked_text = tok.decode([t for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE])
+    masked_text = tok.decode(
+        [t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE]
+    )
     engine_text = rollout[spans[0][0] : spans[0][1]]
     assert "<results>" not in masked_text and "<reason>" in masked_text
     assert masked_text.replace(" ", "") in rollout.replace(engine_text, "").replace(" ", "")

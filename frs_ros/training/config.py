@@ -66,7 +66,9 @@ class OptimSettings:
         if self.scheduler not in ("cosine", "linear", "constant"):
             raise ValueError(f"scheduler must be cosine, linear or constant: {self.scheduler!r}")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
-            raise ValueError(f"mixed_precision must be auto, bf16, fp16 or no: {self.mixed_precision!r}")
+            raise ValueError(
+                f"mixed_precision must be auto, bf16, fp16 or no: {self.mixed_precision!r}"
+            )
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("set epochs > 0 or max_steps > 0")
 
@@ -201,5 +203,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise ValueError(f"recipe {p} must be a mapping of stage -> settings")
     unknown = set(raw) - set(STAGES)
     if unknown:
-        raise ValueError(f"unknown sections in recipe {p}: {sorted(unknown)}; known: {sorted(STAGES)}")
+        raise ValueError(
+            f"unknown sections in recipe {p}: {sorted(unknown)}; known: {sorted(STAGES)}"
+        )
     return Recipe(**{name: from_dict(cls, raw.get(name), name) for name, cls in STAGES.items()})

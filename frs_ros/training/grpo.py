@@ -64,12 +64,14 @@ def policy_loss(
 class RolloutScorer:
     """Runs G rollouts of one sample with the current policy and scores them."""
 
-    def __init__(self, cfg: GRPOConfig, tokenizer: Any, judge: Judge | None,
-                 teacher: dict[str, str]) -> None:
+    def __init__(
+        self, cfg: GRPOConfig, tokenizer: Any, judge: Judge | None, teacher: dict[str, str]
+    ) -> None:
         self.cfg, self.tokenizer, self.judge, self.teacher = cfg, tokenizer, judge, teacher
 
-    def __call__(self, model: Any, sample: Sample, seed: int) -> tuple[list[Any], list[float],
-                                                                        dict[str, float]]:
+    def __call__(
+        self, model: Any, sample: Sample, seed: int
+    ) -> tuple[list[Any], list[float], dict[str, float]]:
         cfg = self.cfg
         runtime = HFRuntime(
             model,
@@ -115,8 +117,9 @@ def run_grpo(
         teacher = {c.sample_id: c.rollout for c in read_chains(cfg.teacher_chains)}
         if judge is None:
             judge = Judge.from_config(JudgeConfig(**cfg.judge))
-    model, tokenizer = load_policy(cfg.model, cfg.lora, init_adapter=cfg.init_adapter,
-                                   dtype=cfg.dtype)
+    model, tokenizer = load_policy(
+        cfg.model, cfg.lora, init_adapter=cfg.init_adapter, dtype=cfg.dtype
+    )
     scorer = RolloutScorer(cfg, tokenizer, judge, teacher)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
@@ -126,8 +129,12 @@ def run_grpo(
             seed = (cfg.optim.seed * 1_000_003 + step * 1009 + i) % 2**31
             results, totals, info = scorer(trainer.unwrapped(), samples[i], seed)
             encoded = [
-                encode_rollout(tokenizer, r.transcript.prompt, r.transcript.rollout,
-                               r.transcript.engine_char_spans())
+                encode_rollout(
+                    tokenizer,
+                    r.transcript.prompt,
+                    r.transcript.rollout,
+                    r.transcript.engine_char_spans(),
+                )
                 for r in results
             ]
             adv = group_advantages(totals, cfg.scale_rewards)

@@ -109,7 +109,9 @@ class Judge:
         cfg = config if isinstance(config, JudgeConfig) else JudgeConfig(**config)
         spec = dict(cfg.runtime)
         if not spec:
-            raise ValueError("judge.runtime is empty: give a load_runtime mapping (kind: hf|openai)")
+            raise ValueError(
+                "judge.runtime is empty: give a load_runtime mapping (kind: hf|openai)"
+            )
         spec["sampling"] = {**dict(spec.get("sampling") or {}), "temperature": cfg.temperature}
         runtime = load_runtime(spec)
         if getattr(runtime, "sampling", None) is None:

@@ -102,9 +102,7 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
-        optimizer = torch.optim.AdamW(
-            params, lr=opt.learning_rate, weight_decay=opt.weight_decay
-        )
+        optimizer = torch.optim.AdamW(params, lr=opt.learning_rate, weight_decay=opt.weight_decay)
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         # The scheduler is not prepared: accelerate would step it once per process.
         self.scheduler = get_scheduler(
@@ -142,8 +140,13 @@ class Trainer:
         writer = self._writer(start)
         metrics: list[dict[str, float]] = []
         end = self.steps if stop_after is None else min(self.steps, stop_after)
-        bar = tqdm(range(start, end), desc=self.name, initial=start, total=self.steps,
-                   disable=not acc.is_local_main_process)
+        bar = tqdm(
+            range(start, end),
+            desc=self.name,
+            initial=start,
+            total=self.steps,
+            disable=not acc.is_local_main_process,
+        )
         self.model.train()
         for step in bar:
             seed_step(self.opt.seed, step)
@@ -241,7 +244,9 @@ def read_metrics(output_dir: str | Path) -> list[dict[str, float]]:
     return [json.loads(r) for r in path.read_text().splitlines() if r.strip()]
 
 
-def plot_metrics(output_dir: str | Path, keys: Sequence[str], png: str | Path | None = None) -> Path:
+def plot_metrics(
+    output_dir: str | Path, keys: Sequence[str], png: str | Path | None = None
+) -> Path:
     """A PNG of ``keys`` (e.g. loss, reward) against the step, from ``metrics.jsonl``."""
     import matplotlib
 
@@ -250,8 +255,9 @@ def plot_metrics(output_dir: str | Path, keys: Sequence[str], png: str | Path | 
 
     rows = read_metrics(output_dir)
     present = [k for k in keys if any(k in r for r in rows)]
-    fig, axes = plt.subplots(len(present) or 1, 1, figsize=(6, 2.2 * max(1, len(present))),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(present) or 1, 1, figsize=(6, 2.2 * max(1, len(present))), squeeze=False
+    )
     for ax, key in zip(axes[:, 0], present, strict=False):
         xs = [r["step"] for r in rows if key in r]
         ax.plot(xs, [r[key] for r in rows if key in r])

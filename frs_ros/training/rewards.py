@@ -77,7 +77,10 @@ def accuracy_reward(
             f"accuracy_reward needs one twin and gt per completion: {len(completions)} "
             f"completions, {len(twin)} twins, {len(gt)} gts"
         )
-    return [accuracy_from_iou(rollout_iou(t, c, g)) for c, t, g in zip(completions, twin, gt)]
+    return [
+        accuracy_from_iou(rollout_iou(t, c, g))
+        for c, t, g in zip(completions, twin, gt, strict=True)
+    ]
 
 
 def reasoning_chain(rollout: str) -> str:

@@ -105,9 +105,7 @@ def _check_rle(rle: Any, twin: Twin, frame: int, where: str) -> None:
 def gt_from_ids(twin: Twin, ids: list[int]) -> dict[int, RLE]:
     """Union masks per frame of ``ids`` (frames where none appears are left out = empty)."""
     return {
-        fm.index: fm.union
-        for fm in answer_masks(twin, ids).frames
-        if rle_utils.area(fm.union) > 0
+        fm.index: fm.union for fm in answer_masks(twin, ids).frames if rle_utils.area(fm.union) > 0
     }
 
 
@@ -156,4 +154,3 @@ def replay(
     runtime = ScriptedRuntime(model_parts(chain))
     cfg = config or ReasonerConfig(max_new_tokens=1_000_000, timeout_s=3600)
     return Reasoner(runtime, cfg).answer(twin, query)
-

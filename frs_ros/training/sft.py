@@ -74,8 +74,9 @@ def teacher_chains(samples: Sequence[Sample], reasoner: Reasoner) -> list[Chain]
 
 def oracle_chains(samples: Sequence[Sample]) -> list[Chain]:
     """The samples' own chains, replayed through the engine (so tool results are real)."""
-    return [Chain.from_result(s, replay(s.twin, s.query, s.chain), "oracle")
-            for s in samples if s.chain]
+    return [
+        Chain.from_result(s, replay(s.twin, s.query, s.chain), "oracle") for s in samples if s.chain
+    ]
 
 
 def rejection_sample(chains: Sequence[Chain], min_iou: float = 0.7) -> list[Chain]:
@@ -160,8 +161,9 @@ def run_sft(
             write_chains(chain_file, chains)
     kept = rejection_sample(chains, cfg.min_iou)
     write_chains(out / "kept_chains.jsonl", kept)
-    log.info("rejection sampling kept %d of %d chains (IoU > %.2f)", len(kept), len(chains),
-             cfg.min_iou)
+    log.info(
+        "rejection sampling kept %d of %d chains (IoU > %.2f)", len(kept), len(chains), cfg.min_iou
+    )
     model, tokenizer = load_policy(cfg.model, cfg.lora, dtype=cfg.dtype)
     data = encode_chains(tokenizer, samples, kept, cfg)
     if not data:
