@@ -196,10 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--out", default=None, help="file to write (default: stdout)")
     tw.set_defaults(func=cmd_twin)
 
-    from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser, run_bench, run_eval
+    from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser
 
-    add_eval_parser(sub).set_defaults(func=run_eval)
-    add_bench_parser(sub).set_defaults(func=run_bench)
+    add_eval_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from frs_ros.benchmark import SPLITS, generate_split
+from frs_ros.cli import main
 from frs_ros.evaluation import (
     LargestPredictor,
     OraclePredictor,
@@ -16,7 +17,6 @@ from frs_ros.evaluation import (
     evaluate,
     model_segments,
 )
-from frs_ros.evaluation.cli import main
 from frs_ros.evaluation.harness import PREDICTIONS, peak_rss_bytes
 from frs_ros.twin import FrameTwin
 

@@ -1,18 +1,13 @@
 """``frs eval`` and ``frs bench generate``: parser builders and handlers for ``frs_ros.cli``.
 
-Wire them into the ``frs`` parser with::
-
-    add_eval_parser(sub)    # sets func=run_eval
-    add_bench_parser(sub)   # sets func=run_bench
-
-``python -m frs_ros.evaluation.cli eval ...`` works on its own too.
+``frs_ros/cli.py`` wires them in: ``add_eval_parser(sub)`` sets ``func=run_eval`` and
+``add_bench_parser(sub)`` sets ``func=run_bench``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from frs_ros.benchmark.generator import SPLITS, generate_dataset, read_jsonl
@@ -168,20 +163,3 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"oracle replay differed from the chain on {report.chain_failures}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="frs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_parser(sub)
-    add_bench_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
-        print(f"frs {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
