@@ -197,9 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     tw.set_defaults(func=cmd_twin)
 
     from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser
+    from frs_ros.training.cli import add_train_parser
 
     add_eval_parser(sub)
     add_bench_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
