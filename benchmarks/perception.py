@@ -32,6 +32,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SAM2_SIZE, OWLV2_SIZE, DEPTH_SIZE = 1024, 960, 518
+FRAME_HW = (480, 640)  # pipeline frames; the depth network input follows their aspect
 N_BOXES, N_QUERIES, QUERY_LENGTH = 8, 4, 16
 MODELS = ("sam2", "owlv2", "depth")
 WORKLOAD_NAMES = {
@@ -135,7 +136,10 @@ def workloads(cores: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         out[f"owlv2 ({N_QUERIES} queries)"] = lambda: owl.detect(image, ids, mask)
     if "depth" in cores:
         depth = cores["depth"]
-        image = _rng().standard_normal((1, 3, DEPTH_SIZE, DEPTH_SIZE)).astype(np.float32)
+        from frs_ros.perception.processing import depth_input_hw
+
+        hw = depth_input_hw(FRAME_HW, DEPTH_SIZE)
+        image = _rng().standard_normal((1, 3, *hw)).astype(np.float32)
         out["depth anything v2"] = lambda: depth.predict(image)
     return out
 
@@ -154,7 +158,7 @@ def pipeline_workload(
         cores["sam2"], cores["owlv2"], tiny_clip_tokenizer(), cores["depth"], config
     )
     rng = _rng()
-    clip = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(frames)]
+    clip = [rng.integers(0, 256, (*FRAME_HW, 3), dtype=np.uint8) for _ in range(frames)]
     return (
         lambda: pipe.process_video(clip[:1], progress=False),
         lambda: pipe.process_video(clip, progress=False),
@@ -221,7 +225,9 @@ def export_real_size(names: list[str], out: Path) -> None:
 
     build = real_size_models()
     kwargs = {n: build[n]() for n in names}
-    export_models(out, **kwargs, depth_input_size=DEPTH_SIZE, source="real-size random")
+    export_models(
+        out, **kwargs, depth_input_size=DEPTH_SIZE, frame_hw=FRAME_HW, source="real-size random"
+    )
 
 
 def main() -> int:
@@ -283,7 +289,13 @@ def main() -> int:
                     )
         results: dict[tuple[str, str], dict[str, Any]] = {}
         for job in tqdm(jobs, desc="benchmark", unit="run"):
-            results[(job["name"], job["backend"])] = {**run_worker(job), "job": job}
+            try:
+                result = run_worker(job)
+            except RuntimeError as exc:  # report the others rather than lose the whole run
+                print(exc, file=sys.stderr)
+                continue
+            results[(job["name"], job["backend"])] = result
+            tqdm.write(f"{job['name']} / {job['backend']}: {json.dumps(result)}", file=sys.stderr)
     print_table(results, frames, runs, args.threads)
     if not pipeline:
         print("\n(pipeline rows skipped: they need all three models and no --no-pipeline)")
@@ -298,7 +310,12 @@ def print_table(
     print("| workload | torch ms | onnxruntime ms | ort / torch | torch peak MiB | ort peak MiB |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in dict.fromkeys(k[0] for k in results):
-        t, o = results[(name, "torch")], results[(name, "onnxruntime")]
+        t, o = results.get((name, "torch")), results.get((name, "onnxruntime"))
+        if t is None or o is None:
+            print(
+                f"| {name} | {'failed' if t is None else 'ok'} | {'failed' if o is None else 'ok'} | | | |"
+            )
+            continue
         if name.startswith("pipeline"):
             tf, of = frames / t["median_s"], frames / o["median_s"]
             print(

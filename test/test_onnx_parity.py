@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from frs_ros.perception.config import load_perception_config
 from frs_ros.perception.models import load_profile
 from frs_ros.perception.onnx.export import main as export_main
 from frs_ros.perception.onnx.manifest import GRAPHS, MANIFEST, OPSET
@@ -29,8 +30,11 @@ from frs_ros.perception.onnx.runtime import (
     providers_for,
     sam2_prompt_points,
 )
+from frs_ros.perception.pipeline import PerceptionPipeline
+from frs_ros.perception.processing import depth_input_hw
 from frs_ros.perception.torch_cores import TorchDepthCore, TorchOwlv2Core, TorchSam2Core
 
+FRAME_HW = (60, 80)  # camera frames of the pipeline test; the depth graph is fixed-shape
 RTOL = 1e-4
 ATOL_FRACTION = 1e-4
 
@@ -45,7 +49,8 @@ def assert_parity(ort_out: np.ndarray, torch_out: np.ndarray) -> None:
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("onnx_tiny")
-    assert export_main(["--models", "tiny", "--out", str(out)]) == 0
+    args = ["--models", "tiny", "--out", str(out), "--frame-size", f"{FRAME_HW[0]}x{FRAME_HW[1]}"]
+    assert export_main(args) == 0
     return out
 
 
@@ -142,7 +147,7 @@ def test_sam2_single_mask_graph_applies_the_stability_fallback(ort_cores, embedd
 @pytest.mark.parametrize("queries", [["a photo of a cat"], ["red cup", "robot arm", "dog"]])
 def test_owlv2_parity(ort_cores, torch_cores, queries) -> None:
     _, owlv2, tokenizer, _ = torch_cores
-    text = tokenizer(queries, padding="max_length", max_length=16, return_tensors="np")
+    text = tokenizer(queries, padding="longest", return_tensors="np")
     x = np.random.default_rng(1).standard_normal((1, 3, owlv2.image_size, owlv2.image_size))
     x = x.astype(np.float32)
     args = (x, text["input_ids"], text["attention_mask"])
@@ -154,12 +159,37 @@ def test_owlv2_parity(ort_cores, torch_cores, queries) -> None:
 
 
 def test_depth_parity(ort_cores, torch_cores) -> None:
-    depth = torch_cores[3]
-    size = depth.input_size
-    x = np.random.default_rng(2).standard_normal((1, 3, size, size)).astype(np.float32)
+    hw = ort_cores.depth.input_hw
+    assert hw == depth_input_hw(FRAME_HW, torch_cores[3].input_size)
+    assert hw[0] != hw[1] and hw[0] % 14 == hw[1] % 14 == 0
+    x = np.random.default_rng(2).standard_normal((1, 3, *hw)).astype(np.float32)
     out = ort_cores.depth.predict(x)
-    assert out.shape == (1, size, size)
-    assert_parity(out, depth.predict(x))
+    assert out.shape == (1, *hw)
+    assert_parity(out, torch_cores[3].predict(x))
+
+
+def test_pipeline_runs_on_onnxruntime_cores(ort_cores, torch_cores) -> None:
+    """The onnxruntime cores drop into the pipeline (real frames, real tokenizer)."""
+    tokenizer = torch_cores[2]
+    config = load_perception_config().with_overrides(tracking={"redetect_every": 1})
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (*FRAME_HW, 3), dtype=np.uint8) for _ in range(2)]
+    twins = []
+    for sam2, owlv2, depth in (
+        (ort_cores.sam2, ort_cores.owlv2, ort_cores.depth),
+        (torch_cores[0], torch_cores[1], torch_cores[3]),
+    ):
+        pipe = PerceptionPipeline(sam2, owlv2, tokenizer, depth, config)
+        twins.append(pipe.process_video(frames, progress=False))
+    ort_twin, torch_twin = twins
+    assert len(ort_twin.frames) == 2
+    for a, b in zip(ort_twin.frames, torch_twin.frames, strict=True):
+        # Random tiny weights put many scores and mask logits at decision thresholds,
+        # so 1e-6 differences can flip later detections; the confident one must agree.
+        best_a = max(a.objects, key=lambda o: o.score)
+        best_b = max(b.objects, key=lambda o: o.score)
+        assert best_a.label == best_b.label
+        assert abs(best_a.score - best_b.score) < 1e-3
 
 
 def test_boxes_become_labelled_corners_after_points() -> None:
@@ -189,7 +219,7 @@ def test_bad_prompts_are_rejected_clearly(points, labels, boxes, match) -> None:
 def test_cores_reject_wrong_input_sizes(ort_cores) -> None:
     with pytest.raises(ValueError, match="SAM 2 pixel_values"):
         ort_cores.sam2.encode(np.zeros((1, 3, 32, 32), np.float32))
-    with pytest.raises(ValueError, match="depth pixel_values"):
+    with pytest.raises(ValueError, match="--frame-size"):
         ort_cores.depth.predict(np.zeros((1, 3, 14, 14), np.float32))
     size = ort_cores.owlv2.image_size
     with pytest.raises(ValueError, match=r"\[Q, L\]"):

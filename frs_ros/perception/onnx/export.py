@@ -136,12 +136,14 @@ def owlv2_graphs(model: Owlv2ForObjectDetection) -> list[GraphSpec]:
     ]
 
 
-def depth_graphs(model: DepthAnythingForDepthEstimation, input_size: int) -> list[GraphSpec]:
-    """Fixed input size: the depth core always feeds ``input_size`` squares."""
+def depth_graphs(
+    model: DepthAnythingForDepthEstimation, input_hw: tuple[int, int]
+) -> list[GraphSpec]:
+    """Fixed input shape: the TorchScript tracer bakes the DINOv2 position-embedding
+    interpolation and DPT upsampling sizes into the graph (checked: a graph traced at one
+    size returns that size for any other), so one graph serves one camera frame shape."""
     model = _prepared(model)
-    pixel_values = torch.randn(
-        1, 3, input_size, input_size, generator=torch.Generator().manual_seed(0)
-    )
+    pixel_values = torch.randn(1, 3, *input_hw, generator=torch.Generator().manual_seed(0))
     return [
         GraphSpec(
             DEPTH, DepthEstimator(model), (pixel_values,), ["pixel_values"], ["predicted_depth"]
@@ -204,11 +206,14 @@ def export_models(
     owlv2: Owlv2ForObjectDetection | None = None,
     depth: DepthAnythingForDepthEstimation | None = None,
     depth_input_size: int | None = None,
+    frame_hw: tuple[int, int] | None = None,
     source: str = "",
 ) -> dict[str, Any]:
     """Export the given models into ``out_dir`` and write ``manifest.json`` there.
 
-    Models left out are not exported (the runtime then cannot load that core).
+    Models left out are not exported (the runtime then cannot load that core). The depth
+    graph takes the network input that frames of ``frame_hw`` (height, width, after the
+    pipeline's ``max_side`` cap) are resized to; without it, ``depth_input_size`` squares.
     """
     if sam2 is None and owlv2 is None and depth is None:
         raise ValueError("export_models needs at least one of sam2, owlv2, depth")
@@ -225,13 +230,13 @@ def export_models(
         families.append(("owlv2", lambda: owlv2_graphs(owlv2), {"image_size": size}))
     if depth is not None:
         assert depth_input_size is not None
-        families.append(
-            (
-                "depth",
-                lambda: depth_graphs(depth, depth_input_size),
-                {"input_size": depth_input_size},
-            )
-        )
+        hw = (depth_input_size, depth_input_size)
+        if frame_hw is not None:
+            from frs_ros.perception.processing import depth_input_hw
+
+            hw = depth_input_hw(frame_hw, depth_input_size)
+        info = {"input_size": depth_input_size, "input_hw": list(hw)}
+        families.append(("depth", lambda: depth_graphs(depth, hw), info))
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "source": source,
@@ -253,7 +258,9 @@ def export_models(
     return manifest
 
 
-def export_profile(profile: str | ModelProfile, out_dir: str | Path) -> dict[str, Any]:
+def export_profile(
+    profile: str | ModelProfile, out_dir: str | Path, frame_hw: tuple[int, int] | None = None
+) -> dict[str, Any]:
     """Load the three models of a model profile and export them all."""
     from frs_ros.perception import models
 
@@ -265,8 +272,21 @@ def export_profile(profile: str | ModelProfile, out_dir: str | Path) -> dict[str
         owlv2=owlv2,
         depth=models.load_depth(prof),
         depth_input_size=models.depth_input_size(prof),
+        frame_hw=frame_hw,
         source=prof.name,
     )
+
+
+def _hw(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH, e.g. 480x640, got {text!r}"
+        ) from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"frame size must be positive, got {text!r}")
+    return h, w
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,12 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--models", default="default", help="model profile: tiny, default or a profile YAML path"
     )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    parser.add_argument(
+        "--frame-size",
+        type=_hw,
+        help="camera frame HEIGHTxWIDTH the depth graph is for (default: square input)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from frs_ros.perception.models import ModelUnavailableError
 
     try:
-        manifest = export_profile(args.models, args.out)
+        manifest = export_profile(args.models, args.out, args.frame_size)
     except (ModelUnavailableError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -255,16 +255,24 @@ class OrtOwlv2Core:
 
 
 class OrtDepthCore:
-    """``DepthCore`` on onnxruntime (graph exported at a fixed ``input_size``)."""
+    """``DepthCore`` on onnxruntime. The graph has one fixed input shape ``input_hw``
+    (the export's ``--frame-size``), so frames of another shape are refused."""
 
-    def __init__(self, session: ort.InferenceSession, input_size: int) -> None:
+    def __init__(
+        self, session: ort.InferenceSession, input_size: int, input_hw: Sequence[int]
+    ) -> None:
         self.input_size = input_size
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self._session = session
 
     def predict(self, pixel_values: np.ndarray) -> np.ndarray:
-        expected = (1, 3, self.input_size, self.input_size)
+        expected = (1, 3, *self.input_hw)
         if pixel_values.shape != expected:
-            raise ValueError(f"depth pixel_values must be {expected}, got {pixel_values.shape}")
+            raise ValueError(
+                f"depth pixel_values must be {expected}, got {pixel_values.shape}: the depth "
+                "graph was exported for another frame shape; re-export with "
+                "`--frame-size HEIGHTxWIDTH` of your camera"
+            )
         (depth,) = self._session.run(
             ["predicted_depth"], {"pixel_values": pixel_values.astype(np.float32)}
         )
@@ -300,8 +308,9 @@ def load_owlv2_core(
 def load_depth_core(
     export: OnnxExport, providers: Sequence[Provider] | None = None, **kw: Any
 ) -> OrtDepthCore:
+    info = export.manifest["depth"]
     return OrtDepthCore(
-        export.session(DEPTH, providers, **kw), export.manifest["depth"]["input_size"]
+        export.session(DEPTH, providers, **kw), info["input_size"], info["input_hw"]
     )
 
 
