@@ -312,9 +312,8 @@ def print_table(
     for name in dict.fromkeys(k[0] for k in results):
         t, o = results.get((name, "torch")), results.get((name, "onnxruntime"))
         if t is None or o is None:
-            print(
-                f"| {name} | {'failed' if t is None else 'ok'} | {'failed' if o is None else 'ok'} | | | |"
-            )
+            status = ["failed" if r is None else "ok" for r in (t, o)]
+            print(f"| {name} | {status[0]} | {status[1]} | | | |")
             continue
         if name.startswith("pipeline"):
             tf, of = frames / t["median_s"], frames / o["median_s"]
