@@ -107,7 +107,7 @@ def main() -> None:
             save_steps=50,
         ),
     )
-    run_sft(sft, train)
+    sft_run = run_sft(sft, train)
     t_sft = time.monotonic() - t0
 
     def grpo(init: str, name: str) -> str:
@@ -139,7 +139,8 @@ def main() -> None:
     png = plot_metrics(out / "sft_grpo", ["reward", "accuracy", "format"], out / "reward_curve.png")
     print(
         f"\nheld-out accuracy (IoU > 0.5), {len(held)} samples, {len(train)} train; "
-        f"SFT {args.sft_steps} steps ({t_sft:.0f} s), GRPO {args.grpo_steps} steps "
+        f"SFT {args.sft_steps} steps ({sft_run.steps - sft_run.resumed_from} run now, "
+        f"{t_sft:.0f} s), GRPO {args.grpo_steps} steps "
         f"({t_grpo:.0f} s)\n"
     )
     print("| stage | semantic | spatial | negative | all | protocol answered |")

@@ -43,11 +43,8 @@ def load_policy(
     """
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    if init_adapter and lora.r == 0:
-        base, tokenizer = load_base(init_adapter if model != "tiny" else model, dtype)
-        if model == "tiny":
-            state = _load_full(init_adapter)
-            base.load_state_dict(state)
+    if init_adapter and lora.r == 0:  # a full-weight checkpoint dir (model + tokenizer)
+        base, tokenizer = load_base(init_adapter, dtype)
         base.train()
         return base, tokenizer
     base, tokenizer = load_base(model, dtype)
@@ -67,15 +64,6 @@ def load_policy(
         policy = get_peft_model(base, cfg)
     policy.train()
     return policy, tokenizer
-
-
-def _load_full(path: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    file = os.path.join(path, "model.safetensors")
-    if not os.path.isfile(file):
-        raise FileNotFoundError(f"{path} has no model.safetensors (a full-weight checkpoint)")
-    return load_file(file)
 
 
 def save_policy(model: Any, tokenizer: Any, out_dir: str) -> None:
