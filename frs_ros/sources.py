@@ -150,50 +150,87 @@ def _video_frames(path: Path) -> Iterator[Frame]:
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
-def _bag_frames(
-    path: Path, image_topic: str | None, depth_topic: str | None, info_topic: str | None
-) -> Iterator[Frame]:
-    """Colour frames of a rosbag2, each with the latest depth and CameraInfo seen before it.
+@dataclass
+class BagImage:
+    """One colour message of a bag, not yet decoded (a cached frame never pays for it), with
+    the latest depth (metres) and intrinsics logged before it."""
 
-    Depth is paired by arrival order (the latest depth message), as a recorder of a
-    synchronised RGB-D camera writes them; unreadable messages are skipped with a warning.
+    index: int
+    stamp: float  # log time, seconds
+    topic: str
+    depth: np.ndarray | None
+    intrinsics: CameraIntrinsics | None
+    _reader: object
+    _raw: bytes
+    _msgtype: str
+
+    def decode(self) -> tuple[np.ndarray, float, str]:
+        """(RGB, header stamp in s, frame id); bad data raises."""
+        from frs_ros.ros.image_conversion import compressed_to_rgb, image_to_rgb
+
+        msg = self._reader.deserialize(self._raw, self._msgtype)
+        compressed = self._msgtype.endswith("CompressedImage")
+        rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        return rgb, stamp, msg.header.frame_id
+
+
+def iter_bag_images(
+    path: str | Path,
+    image_topic: str | None = None,
+    depth_topic: str | None = None,
+    info_topic: str | None = None,
+) -> Iterator[BagImage]:
+    """Colour messages of a rosbag2 (sqlite3 or MCAP) in log order, through rosbags.
+
+    The colour topic defaults to the first Image/CompressedImage topic without "depth" in
+    its name. Depth is paired by arrival order (the latest depth message), as a recorder of
+    a synchronised RGB-D camera writes them; a bad depth or CameraInfo message is skipped
+    with a warning.
     """
     from rosbags.highlevel import AnyReader
 
-    from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
+    from frs_ros.ros.image_conversion import depth_to_metres
 
+    path = Path(path)
     bag = path.parent if path.is_file() and path.suffix == ".db3" else path
     with AnyReader([bag]) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections}
-        if image_topic is None:
+        if not image_topic:
             candidates = [t for t, ty in topics.items() if ty in IMAGE_TYPES and "depth" not in t]
             if not candidates:
                 raise ValueError(f"bag {path} has no colour image topic (topics: {topics})")
             image_topic = sorted(candidates)[0]
         for t in (image_topic, depth_topic, info_topic):
-            if t is not None and t not in topics:
+            if t and t not in topics:
                 raise ValueError(f"topic {t} is not in bag {path} (topics: {sorted(topics)})")
-        wanted = {image_topic, depth_topic, info_topic} - {None}
-        conns = [c for c in reader.connections if c.topic in wanted]
+        conns = [c for c in reader.connections if c.topic in {image_topic, depth_topic, info_topic}]
         depth: np.ndarray | None = None
         intrinsics: CameraIntrinsics | None = None
         index = 0
         for conn, stamp_ns, raw in reader.messages(connections=conns):
+            if conn.topic == image_topic:
+                yield BagImage(index, stamp_ns * 1e-9, conn.topic, depth, intrinsics, reader, raw,
+                               conn.msgtype)  # fmt: skip
+                index += 1
+                continue
             try:
                 msg = reader.deserialize(raw, conn.msgtype)
-                if conn.topic == info_topic:
-                    intrinsics = CameraIntrinsics.from_k(msg.k)
-                elif conn.topic == depth_topic:
+                if conn.topic == depth_topic:
                     depth = depth_to_metres(msg)
                 else:
-                    compressed = conn.msgtype.endswith("CompressedImage")
-                    rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
-                    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-                    yield Frame(
-                        index, stamp or stamp_ns * 1e-9, rgb, depth, intrinsics, msg.header.frame_id
-                    )
-                    index += 1
+                    intrinsics = CameraIntrinsics.from_k(msg.k)
             except (ValueError, TypeError, KeyError, AssertionError) as exc:
-                log.warning(
-                    "skipping an unreadable %s message at %d: %s", conn.topic, stamp_ns, exc
-                )
+                log.warning("skipping a bad %s message at %d: %s", conn.topic, stamp_ns, exc)
+
+
+def _bag_frames(
+    path: Path, image_topic: str | None, depth_topic: str | None, info_topic: str | None
+) -> Iterator[Frame]:
+    for image in iter_bag_images(path, image_topic, depth_topic, info_topic):
+        try:
+            rgb, stamp, frame_id = image.decode()
+        except (ValueError, TypeError, KeyError, AssertionError) as exc:
+            log.warning("skipping an unreadable %s frame %d: %s", image.topic, image.index, exc)
+            continue
+        yield Frame(image.index, stamp, rgb, image.depth, image.intrinsics, frame_id)

@@ -1,8 +1,8 @@
 """rosbag2 (sqlite3 or MCAP) -> frames -> the online perception -> frame twins, cached.
 
-Reading uses rosbags' ``AnyReader`` (no ROS install needed); images are decoded with the
-ROS layer's pure-numpy converter (``frs_ros.ros.image_conversion``), so offline twins are
-built from exactly the pixels the live node would see.
+Reading goes through ``frs_ros.sources.iter_bag_images`` (rosbags, no ROS install needed;
+images decoded by the ROS layer's pure-numpy converter), the reader ``frs segment`` uses
+too, so offline twins are built from exactly the pixels the live node would see.
 
 Cache: one JSON file per frame twin under
 ``<cache_dir>/<bag hash>/<topic>/<profile>/<frame index>.json`` — content-addressed by the
@@ -19,20 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
-from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
-from frs_ros.twin import CameraIntrinsics, FrameTwin
+from frs_ros.sources import iter_bag_images
+from frs_ros.twin import FrameTwin
 
 log = logging.getLogger(__name__)
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 _EDGE = 1 << 20
 
 
@@ -67,58 +63,6 @@ def _slug(topic: str) -> str:
     return topic.strip("/").replace("/", "__") or "root"
 
 
-def _intrinsics(msg: Any) -> CameraIntrinsics:
-    k = list(msg.k)
-    return CameraIntrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]))
-
-
-def _pick_topic(reader: Any, wanted: str, types: tuple[str, ...]) -> str:
-    topics = {c.topic: c.msgtype for c in reader.connections}
-    if wanted:
-        if wanted not in topics:
-            raise ValueError(f"topic {wanted} is not in the bag (topics: {sorted(topics)})")
-        return wanted
-    for t, typ in sorted(topics.items()):
-        if typ in types:
-            return t
-    raise ValueError(f"the bag has no {' or '.join(types)} topic (topics: {sorted(topics)})")
-
-
-def iter_bag_frames(
-    path: str | Path,
-    image_topic: str = "",
-    depth_topic: str = "",
-    info_topic: str = "",
-) -> Iterator[tuple[int, float, Any, np.ndarray | None, CameraIntrinsics | None, str]]:
-    """(index, stamp s, image message, latest depth m, intrinsics, topic) per image message,
-    in log order. Messages are decoded lazily by the caller (a bad frame is one frame)."""
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([Path(path)]) as reader:
-        topic = _pick_topic(reader, image_topic, IMAGE_TYPES)
-        wanted = [c for c in reader.connections if c.topic in {topic, depth_topic, info_topic}]
-        depth: np.ndarray | None = None
-        intr: CameraIntrinsics | None = None
-        index = 0
-        for conn, stamp, raw in reader.messages(connections=wanted):
-            if conn.topic == topic:
-                yield index, stamp * 1e-9, (reader, raw, conn.msgtype), depth, intr, topic
-                index += 1
-            elif conn.topic == depth_topic:
-                try:
-                    depth = depth_to_metres(reader.deserialize(raw, conn.msgtype))
-                except (ValueError, TypeError, KeyError) as err:
-                    log.warning("%s: bad depth message skipped: %s", path, err)
-            elif conn.topic == info_topic:
-                intr = _intrinsics(reader.deserialize(raw, conn.msgtype))
-
-
-def decode_image(handle: tuple[Any, bytes, str]) -> np.ndarray:
-    reader, raw, msgtype = handle
-    msg = reader.deserialize(raw, msgtype)
-    return compressed_to_rgb(msg) if msgtype.endswith("CompressedImage") else image_to_rgb(msg)
-
-
 def bag_to_twins(
     path: str | Path,
     cache_dir: str | Path,
@@ -137,16 +81,20 @@ def bag_to_twins(
     try:
         key = bag_hash(path)
         pipeline.reset()
-        frames = iter_bag_frames(path, image_topic, depth_topic, info_topic)
-        for index, stamp, handle, depth, intr, topic in tqdm(frames, desc=Path(path).name):
+        images = iter_bag_images(path, image_topic, depth_topic, info_topic)
+        for image in tqdm(images, desc=Path(path).name):
+            index = image.index
             if index % stride or (max_frames and len(twins) >= max_frames):
                 continue
-            file = Path(cache_dir) / key / _slug(topic) / profile / f"{index}.json"
+            file = Path(cache_dir) / key / _slug(image.topic) / profile / f"{index}.json"
             if file.is_file():
                 twins.append(FrameTwin.from_dict(json.loads(file.read_text())))
                 continue
             try:
-                twin = pipeline.process_frame(decode_image(handle), depth, intr, stamp=stamp)
+                rgb, stamp, frame_id = image.decode()
+                twin = pipeline.process_frame(
+                    rgb, image.depth, image.intrinsics, stamp=stamp, frame_id=frame_id
+                )
             except Exception as err:  # one bad frame must not end a long build
                 report.skipped.append(f"frame {index}: {type(err).__name__}: {err}")
                 continue
