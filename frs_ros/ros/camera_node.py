@@ -11,8 +11,8 @@ import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.jobs import Frame
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+from frs_ros.sources import Frame
 
 
 class CameraNode(FrsNode):

@@ -18,20 +18,10 @@ from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
 from frs_ros.ros.interfaces import MessageTypes
+from frs_ros.sources import Frame
 from frs_ros.twin import CameraIntrinsics, FrameTwin, Twin
 from frs_ros.twin.aggregator import TwinAggregator
 from frs_ros.visualization import OverlayItem, color_for, draw_overlay
-
-
-@dataclass
-class Frame:
-    """One camera frame, decoded: RGB, optional metric depth (metres, NaN = none)."""
-
-    rgb: np.ndarray
-    stamp: float
-    frame_id: str
-    depth: np.ndarray | None = None
-    intrinsics: CameraIntrinsics | None = None
 
 
 def frame_from_messages(image: Any, depth: Any = None, info: Any = None) -> Frame:
@@ -45,6 +35,7 @@ def frame_from_messages(image: Any, depth: Any = None, info: Any = None) -> Fram
         )
     intrinsics = CameraIntrinsics.from_k(info.k) if info is not None else None
     return Frame(
+        index=0,  # a stream has no source position; the perception pipeline numbers frames
         rgb=rgb,
         stamp=conv.time_to_stamp(image.header.stamp),
         frame_id=str(image.header.frame_id),

@@ -21,7 +21,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from frs_ros.paths import config_path
 from frs_ros.ros.interfaces import MessageTypes, RclpyTypes
-from frs_ros.ros.jobs import Frame, RateLimiter, frame_from_messages
+from frs_ros.ros.jobs import RateLimiter, frame_from_messages
+from frs_ros.sources import Frame
 
 RELIABILITIES = ("sensor_data", "reliable", "best_effort")
 

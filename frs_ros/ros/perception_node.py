@@ -12,8 +12,9 @@ from typing import Any, ClassVar
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.jobs import Frame, PerceptionJob, split_labels
+from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
+from frs_ros.sources import Frame
 
 PERCEPTION_PARAMS: dict[str, Any] = {
     "profile": "default",  # model profile: default | tiny | a YAML path (config/models/)

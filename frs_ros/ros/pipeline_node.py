@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.jobs import Frame, PerceptionJob, split_labels
+from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
 from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline
 from frs_ros.ros.reasoner_node import (
@@ -20,6 +20,7 @@ from frs_ros.ros.reasoner_node import (
     make_reasoner_job,
 )
 from frs_ros.ros.visualization_node import Drawer
+from frs_ros.sources import Frame
 
 
 class PipelineNode(FrsNode):
