@@ -15,6 +15,7 @@ from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
 from frs_ros.sources import Frame
+from frs_ros.twin import Twin
 
 PERCEPTION_PARAMS: dict[str, Any] = {
     "profile": "default",  # model profile: default | tiny | a YAML path (config/models/)
@@ -32,6 +33,19 @@ def load_pipeline(node: FrsNode) -> Any:
     if node.param("device"):
         profile = dataclasses.replace(profile, device=str(node.param("device")))
     return PerceptionPipeline.from_profile(profile, resolve_config(node.param("perception_config")))
+
+
+def perceive_and_publish(node: FrsNode, job: PerceptionJob, frame: Frame) -> Twin | None:
+    """Run perception on a frame and publish the window on ``node.twin_pub``; a rejected
+    frame is logged and gives None, so the node keeps serving."""
+    try:
+        twin = job.process(frame)
+    except ValueError as exc:
+        node.get_logger().error(f"perception rejected frame: {exc}")
+        return None
+    if twin is not None:
+        node.twin_pub.publish(conv.twin_to_msg(node.types, twin))
+    return twin
 
 
 class PerceptionNode(FrsNode):
@@ -67,13 +81,7 @@ class PerceptionNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        try:
-            twin = self.job.process(frame)
-        except ValueError as exc:
-            self.get_logger().error(f"perception rejected frame: {exc}")
-            return
-        if twin is not None:
-            self.twin_pub.publish(conv.twin_to_msg(self.types, twin))
+        perceive_and_publish(self, self.job, frame)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.job is not None:

@@ -9,10 +9,9 @@ from typing import Any, ClassVar
 
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
-from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
-from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline
+from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline, perceive_and_publish
 from frs_ros.ros.reasoner_node import (
     REASONER_PARAMS,
     ReasonerEndpoints,
@@ -50,14 +49,9 @@ class PipelineNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        try:
-            twin = self.perception.process(frame)
-        except ValueError as exc:
-            self.get_logger().error(f"perception rejected frame: {exc}")
-            return
+        twin = perceive_and_publish(self, self.perception, frame)
         if twin is None:
             return
-        self.twin_pub.publish(conv.twin_to_msg(self.types, twin))
         self.reasoner.on_twin(twin)  # follows answered tracks; the drawer listens
         self.drawer.on_twin(twin)
         self.drawer.draw(frame.rgb, frame.stamp, frame.frame_id)
