@@ -22,6 +22,7 @@ from tqdm import tqdm
 from frs_ros.paths import config_path
 from frs_ros.sources import Frame, iter_frames, kind_of
 from frs_ros.twin import Twin
+from frs_ros.twin import rle as rle_utils
 from frs_ros.twin.serialize import to_compact, to_verbose
 
 log = logging.getLogger("frs")
@@ -135,8 +136,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
     for fm in masks.frames:
         _save_mask(fm.union_array(), out / "masks" / f"frame_{fm.index:04d}.png")
         for obj_id, rle in fm.instances.items():
-            from frs_ros.twin import rle as rle_utils
-
             _save_mask(
                 rle_utils.decode(rle), out / "masks" / f"frame_{fm.index:04d}_id{obj_id}.png"
             )
