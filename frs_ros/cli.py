@@ -20,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from frs_ros.paths import config_path
+from frs_ros.reasoning.prompt import PROMPT_HELP, PROMPT_STYLES
 from frs_ros.sources import Frame, iter_frames, kind_of
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils
@@ -128,7 +129,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     reasoner = Reasoner(
         _load_runtime(args.reasoner),
         ReasonerConfig(max_rounds=args.max_rounds, max_new_tokens=args.max_new_tokens,
-                       timeout_s=args.timeout),
+                       timeout_s=args.timeout, prompt=args.prompt),
     )  # fmt: skip
     result = reasoner.answer(twin, query)
     masks = answer_masks(twin, result.ids)
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--max-rounds", type=int, default=4)
     seg.add_argument("--max-new-tokens", type=int, default=512)
     seg.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
+    seg.add_argument("--prompt", choices=PROMPT_STYLES, default="full", help=PROMPT_HELP)
     seg.set_defaults(func=cmd_segment)
 
     tw = sub.add_parser("twin", help="dump the digital twin of an input")

@@ -164,3 +164,23 @@ def test_render_matches_twin(split):
 
         render_twin(Twin([]))
     assert render_frame(s.twin.frames[0])[0].sum() > 0
+
+
+def test_training_reads_benchmark_jsonl_with_oracle_chains(tmp_path, split):
+    """``frs train`` takes the generator's files as they are: ids, category, and the oracle
+    chain, which replays through the engine to the ground truth (so SFT can use it)."""
+    from frs_ros.benchmark import write_jsonl
+    from frs_ros.training.rewards import prediction_iou
+    from frs_ros.training.samples import read_jsonl as read_training_jsonl
+    from frs_ros.training.samples import replay
+
+    path = write_jsonl(split, tmp_path / "bench.jsonl")
+    samples = read_training_jsonl(path)
+    assert [s.id for s in samples] == [b.id for b in split]
+    for s, b in zip(samples, split, strict=True):
+        assert (s.chain, s.gt_ids, s.category, s.level, s.negative) == (
+            b.oracle, b.gt_ids, b.category, b.level, b.negative,
+        )  # fmt: skip
+        result = replay(s.twin, s.query, s.chain)
+        assert sorted(result.ids) == b.gt_ids
+        assert prediction_iou(s.twin, result.ids, s.gt) == 1.0

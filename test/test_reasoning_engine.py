@@ -238,3 +238,24 @@ def test_fuzz_arbitrary_model_text_never_raises(outputs):
     r = Reasoner(rt, ReasonerConfig(max_rounds=3, max_new_tokens=400)).answer(twin, "q")
     assert r.outcome in {"answered", "empty", "unparseable", "max_rounds", "max_tokens"}
     assert set(r.ids) <= {1, 2}
+
+
+def test_brief_prompt_names_every_tool_without_documenting_them(twin):
+    from frs_ros.reasoning.prompt import system_prompt
+    from frs_ros.reasoning.tools import TOOLS
+
+    full = Reasoner(ScriptedRuntime([]), ReasonerConfig()).prompt(twin, "the mug")
+    brief = Reasoner(ScriptedRuntime([]), ReasonerConfig(prompt="brief")).prompt(twin, "the mug")
+    tools_line = next(line for line in brief.splitlines() if line.startswith("Tools"))
+    assert tools_line.endswith(", ".join(TOOLS.names))
+    assert TOOLS["find"].description in full and TOOLS["find"].description not in brief
+    assert "Twin keys" in full and "Twin keys" not in brief
+    for tag in ("<reason>", "<plan>", "<results>", '<answer>{"ids": [..]}</answer>'):
+        assert tag in brief
+    assert brief.endswith(full[full.index("Twin: ") :])  # same twin and query after it
+    assert len(system_prompt(style="brief")) < len(system_prompt()) / 3
+
+
+def test_unknown_prompt_style_is_rejected():
+    with pytest.raises(ValueError, match="prompt must be one of"):
+        ReasonerConfig(prompt="short")

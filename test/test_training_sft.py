@@ -28,6 +28,17 @@ def _sample(seed: int = 0) -> Sample:
     return Sample.from_ids(f"s{seed}", twin, "the first object", [1], chain=CHAIN)
 
 
+@pytest.mark.parametrize("style", ["full", "brief"])
+def test_training_prompt_is_the_served_prompt(style: str) -> None:
+    from frs_ros.reasoning import Reasoner, ReasonerConfig
+    from frs_ros.reasoning.runtime.hf import HFRuntime
+
+    runtime = HFRuntime.tiny()
+    s = _sample()
+    served = Reasoner(runtime, ReasonerConfig(prompt=style)).prompt(s.twin, s.query)
+    assert chat_prompt(runtime.tokenizer, s.twin, s.query, style) == served
+
+
 def test_engine_tokens_get_zero_gradient() -> None:
     tok = load_tiny_tokenizer()
     s = _sample()

@@ -19,6 +19,7 @@ from frs_ros.evaluation.predictors import (
     RandomPredictor,
     ReasonerPredictor,
 )
+from frs_ros.reasoning.prompt import PROMPT_HELP, PROMPT_STYLES
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
 
@@ -45,6 +46,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--max-rounds", type=int, default=4)
     p.add_argument("--max-new-tokens", type=int, default=512)
     p.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
+    p.add_argument("--prompt", choices=PROMPT_STYLES, default="full", help=PROMPT_HELP)
     p.add_argument("--seed", type=int, default=0, help="random baseline seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
@@ -127,7 +129,10 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
         cfg = args.reasoner_config
     runtime = load_runtime(cfg)
     config = ReasonerConfig(
-        max_rounds=args.max_rounds, max_new_tokens=args.max_new_tokens, timeout_s=args.timeout
+        max_rounds=args.max_rounds,
+        max_new_tokens=args.max_new_tokens,
+        timeout_s=args.timeout,
+        prompt=args.prompt,
     )
     name = args.method if args.method != "hf" else f"hf:{cfg['model']}"
     return ReasonerPredictor(runtime, config, name=name)

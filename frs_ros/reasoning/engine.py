@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from frs_ros.reasoning import protocol
-from frs_ros.reasoning.prompt import PreviousTurn, system_prompt, user_prompt
+from frs_ros.reasoning.prompt import PROMPT_STYLES, PreviousTurn, system_prompt, user_prompt
 from frs_ros.reasoning.runtime.base import LLMRuntime
 from frs_ros.reasoning.tools import TOOLS, ToolContext, ToolRegistry
 from frs_ros.twin import Twin
@@ -60,10 +60,13 @@ class ReasonerConfig:
     timeout_s: float = 30.0
     max_calls_per_plan: int = 8
     max_results_chars: int = 4000  # a huge <results> would blow the context
+    prompt: str = "full"  # system prompt style (prompt.PROMPT_STYLES): full | brief
 
     def __post_init__(self) -> None:
         if self.max_rounds < 0 or self.max_new_tokens < 1 or self.timeout_s <= 0:
             raise ValueError(f"invalid reasoner bounds: {self}")
+        if self.prompt not in PROMPT_STYLES:
+            raise ValueError(f"prompt must be one of {PROMPT_STYLES}, got {self.prompt!r}")
 
 
 @dataclass
@@ -114,7 +117,7 @@ class Reasoner:
         self.runtime = runtime
         self.config = config or ReasonerConfig()
         self.registry = registry
-        self._system = system_prompt(registry)
+        self._system = system_prompt(registry, self.config.prompt)
 
     def prompt(self, twin: Twin, query: str, previous: ReasoningResult | None = None) -> str:
         prev = previous.as_previous() if previous is not None else None

@@ -156,6 +156,7 @@ class ReasonerJob:
             max_rounds=int(query.max_rounds) or self.config.max_rounds,
             max_new_tokens=self.config.max_new_tokens,
             timeout_s=float(query.timeout_s) or self.config.timeout_s,
+            prompt=self.config.prompt,
         )
         try:
             with self._reason_lock:

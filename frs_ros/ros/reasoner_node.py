@@ -25,6 +25,7 @@ REASONER_PARAMS: dict[str, Any] = {
     "max_new_tokens": 512,
     "timeout_s": 30.0,
     "max_query_chars": 2000,
+    "prompt": "full",  # system prompt style: full | brief (the one the model was trained with)
 }
 
 
@@ -42,6 +43,7 @@ def make_reasoner_job(node: FrsNode, runtime: Any) -> ReasonerJob:
         max_rounds=int(node.param("max_rounds")),
         max_new_tokens=int(node.param("max_new_tokens")),
         timeout_s=float(node.param("timeout_s")),
+        prompt=str(node.param("prompt")),
     )
     return ReasonerJob(node.types, runtime, config, int(node.param("max_query_chars")))
 

@@ -106,6 +106,7 @@ class GRPOConfig:
     max_new_tokens: int = 512
     max_rounds: int = 4
     timeout_s: float = 120.0
+    prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
     epsilon: float = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
     scale_rewards: bool = True  # divide the group advantage by the group std
     gamma: float = 0.0  # reasoning-reward weight; 0.5 for the student stage
@@ -129,6 +130,7 @@ class SFTConfig:
     min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
     max_new_tokens: int = 512
     max_rounds: int = 4
+    prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
     max_length: int = 4096  # longer sequences are dropped (and counted)
     decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <answer>/<plan> tokens
     dtype: str = "float32"

@@ -80,7 +80,9 @@ class RolloutScorer:
         )
         reasoner = Reasoner(
             runtime,
-            ReasonerConfig(cfg.max_rounds, cfg.max_new_tokens, timeout_s=cfg.timeout_s),
+            ReasonerConfig(
+                cfg.max_rounds, cfg.max_new_tokens, timeout_s=cfg.timeout_s, prompt=cfg.prompt
+            ),
         )
         results = []
         for _ in range(cfg.num_generations):

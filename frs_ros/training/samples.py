@@ -9,7 +9,8 @@ JSONL, one sample per line::
      "chain": "<reason>..</reason><plan>..</plan><results>..</results><answer>..</answer>"}
 
 ``gt`` or ``gt_ids`` is required; ``chain`` (an oracle or teacher rollout in the protocol of
-DESIGN.md §4) is optional. ``replay`` re-runs a chain's model-written parts through the real
+DESIGN.md §4) is optional. The benchmark generator's JSONL reads as is (its ``gt_ids``, and
+its ``oracle`` as the chain). ``replay`` re-runs a chain's model-written parts through the real
 engine, so its ``<results>`` are what the tools really return and the engine spans are known.
 """
 
@@ -84,7 +85,7 @@ class Sample:
             category=str(d.get("category", "semantic")),
             level=int(d.get("level", 1)),
             negative=bool(d.get("negative", False)),
-            chain=d.get("chain"),
+            chain=d.get("chain", d.get("oracle")),  # a benchmark line names it "oracle"
             extra=dict(d.get("extra") or {}),
         )
 

@@ -54,10 +54,10 @@ class Chain:
         )
 
 
-def chat_prompt(tokenizer: Any, twin: Any, query: str) -> str:
+def chat_prompt(tokenizer: Any, twin: Any, query: str, style: str = "full") -> str:
     """The prompt exactly as ``HFRuntime.format_prompt`` builds it (thinking off)."""
     messages = [
-        {"role": "system", "content": system_prompt()},
+        {"role": "system", "content": system_prompt(style=style)},
         {"role": "user", "content": user_prompt(twin, query)},
     ]
     return tokenizer.apply_chat_template(
@@ -111,7 +111,10 @@ def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
             raise ValueError("sft.chains uses the teacher, but sft.teacher_model is not set")
         runtime = load_runtime_for(cfg.teacher_model, cfg.teacher_adapter)
         reasoner = Reasoner(
-            runtime, ReasonerConfig(max_rounds=cfg.max_rounds, max_new_tokens=cfg.max_new_tokens)
+            runtime,
+            ReasonerConfig(
+                max_rounds=cfg.max_rounds, max_new_tokens=cfg.max_new_tokens, prompt=cfg.prompt
+            ),
         )
         chains += teacher_chains(samples, reasoner)
     if "oracle" in cfg.chains:
@@ -128,7 +131,7 @@ def encode_chains(
         s = by_id[c.sample_id]
         enc = encode_rollout(
             tokenizer,
-            chat_prompt(tokenizer, s.twin, s.query),
+            chat_prompt(tokenizer, s.twin, s.query, cfg.prompt),
             c.rollout,
             c.engine_spans,
             decision_weight=cfg.decision_weight,

@@ -320,8 +320,14 @@ class HFRuntime:
         return warpers
 
 
-def tiny_qwen3(tokenizer: Any, *, seed: int = 0, layers: int = 2, hidden: int = 64) -> Any:
-    """A random-weight ``Qwen3ForCausalLM`` sized for tests, matching ``tokenizer``."""
+def tiny_qwen3(
+    tokenizer: Any, *, seed: int = 0, layers: int = 2, hidden: int = 64, init_std: float = 0.2
+) -> Any:
+    """A random-weight ``Qwen3ForCausalLM`` sized for tests, matching ``tokenizer``.
+
+    ``init_std`` 0.2 (not the usual 0.02): with tiny random weights the usual value makes
+    greedy decoding repeat one token forever, which would hide stop/length handling in
+    tests. Models that will be *trained* (benchmarks/learning.py) use 0.02."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     config = Qwen3Config(
@@ -334,9 +340,7 @@ def tiny_qwen3(tokenizer: Any, *, seed: int = 0, layers: int = 2, hidden: int = 
         head_dim=hidden // 4,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
-        # Larger than the 0.02 default: with tiny random weights that default makes greedy
-        # decoding repeat one token forever, which would hide stop/length handling in tests.
-        initializer_range=0.2,
+        initializer_range=init_std,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
