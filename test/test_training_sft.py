@@ -47,7 +47,7 @@ def test_engine_tokens_get_zero_gradient() -> None:
     rollout = result.transcript.rollout
     assert len(spans) == 1 and rollout[spans[0][0] :].startswith("<results>")
     prompt = chat_prompt(tok, s.twin, s.query)
-    enc = encode_rollout(tok, prompt, rollout, spans, decision_weight=3.0)
+    enc = encode_rollout(tok, prompt, rollout, spans, decision_weight=3.0, answer_weight=5.0)
     # labelled tokens decode to exactly the model-written text (results and prompt masked)
     masked_text = tok.decode(
         [t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab != IGNORE]
@@ -55,7 +55,15 @@ def test_engine_tokens_get_zero_gradient() -> None:
     engine_text = rollout[spans[0][0] : spans[0][1]]
     assert "<results>" not in masked_text and "<reason>" in masked_text
     assert masked_text.replace(" ", "") in rollout.replace(engine_text, "").replace(" ", "")
-    assert max(enc.weights) == 3.0 and min(w for w in enc.weights if w > 0) == 1.0
+
+    def text_weighted(w: float) -> str:
+        return tok.decode([t for t, x in zip(enc.input_ids, enc.weights, strict=True) if x == w])
+
+    # DTwinSeger eq. (10): the plan, the answer and the reason text get their own weights
+    assert text_weighted(5.0).replace(" ", "") == '<answer>{"ids":[1]}</answer>'
+    assert text_weighted(3.0).replace(" ", "") == CHAIN[CHAIN.index("<plan>") : CHAIN.index(
+        "<answer>")].replace(" ", "")  # fmt: skip
+    assert text_weighted(1.0).startswith("<reason>")
 
     model, _ = load_policy("tiny", LoraSettings(r=0))
     captured = {}

@@ -132,7 +132,8 @@ class SFTConfig:
     max_rounds: int = 4
     prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
     max_length: int = 4096  # longer sequences are dropped (and counted)
-    decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <answer>/<plan> tokens
+    decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
+    answer_weight: float | None = None  # ... of <answer> (ids) tokens; None = decision_weight
     dtype: str = "float32"
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimSettings = field(

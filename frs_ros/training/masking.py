@@ -6,8 +6,10 @@ label -100 and weight 0, so neither SFT nor GRPO ever pushes the model to *produ
 output. Tokens are located with the tokenizer's character offsets, which is exact for any
 tokenizer and safe for tokens that straddle a boundary (they are masked).
 
-DTwinSeger eq. (10) weights the cross-entropy per token; here "decision" tokens — inside
-``<answer>`` and ``<plan>`` (the tool-call JSON) — get ``decision_weight``, others 1.
+DTwinSeger eq. (10) weights the cross-entropy per token, higher on "tokens associated with
+reasoning decisions and final indices": here tokens inside ``<plan>`` (the tool-call JSON)
+get ``decision_weight``, tokens inside ``<answer>`` (the ids) ``answer_weight`` (None = the
+same as ``decision_weight``), the ``<reason>`` text 1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 import torch
 
 IGNORE = -100
-_DECISION = re.compile(r"<(answer|plan)>.*?</\1>", re.DOTALL)
+_PLAN = re.compile(r"<plan>.*?</plan>", re.DOTALL)
+_ANSWER = re.compile(r"<answer>.*?</answer>", re.DOTALL)
 
 
 @dataclass
@@ -49,19 +52,24 @@ def encode_rollout(
     engine_spans: Sequence[tuple[int, int]],
     *,
     decision_weight: float = 1.0,
+    answer_weight: float | None = None,
 ) -> Encoded:
     """Token ids, labels and weights of ``prompt + rollout``.
 
     ``engine_spans`` are [start, end) character ranges within ``rollout``
     (``Transcript.engine_char_spans()``).
     """
-    if decision_weight <= 0:
-        raise ValueError(f"decision_weight must be > 0, got {decision_weight}")
+    answer_weight = decision_weight if answer_weight is None else answer_weight
+    if decision_weight <= 0 or answer_weight <= 0:
+        raise ValueError(
+            f"token weights must be > 0, got decision {decision_weight}, answer {answer_weight}"
+        )
     text = prompt + rollout
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     n = len(prompt)
     engine = [(a + n, b + n) for a, b in engine_spans]
-    decisions = [(m.start() + n, m.end() + n) for m in _DECISION.finditer(rollout)]
+    plans = [(m.start() + n, m.end() + n) for m in _PLAN.finditer(rollout)]
+    answers = [(m.start() + n, m.end() + n) for m in _ANSWER.finditer(rollout)]
     labels, weights = [], []
     for tok, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
         if a < n or _overlaps(a, b, engine):
@@ -69,7 +77,12 @@ def encode_rollout(
             weights.append(0.0)
         else:
             labels.append(tok)
-            weights.append(decision_weight if _overlaps(a, b, decisions) else 1.0)
+            if _overlaps(a, b, answers):
+                weights.append(answer_weight)
+            elif _overlaps(a, b, plans):
+                weights.append(decision_weight)
+            else:
+                weights.append(1.0)
     return Encoded(list(enc["input_ids"]), labels, weights)
 
 

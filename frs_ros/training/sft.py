@@ -2,7 +2,7 @@
 chain for every training sample through the real engine, chains with IoU > 0.7 are kept
 (rejection sampling), and the student is fine-tuned on them (AdamW 5e-5, weight decay 0.01,
 3 epochs) with the loss only on model-written tokens — optionally DTwinSeger's eq. (10)
-token weighting (``decision_weight`` > 1 on ``<answer>`` and ``<plan>`` tokens).
+token weighting (``decision_weight`` on ``<plan>``, ``answer_weight`` on ``<answer>`` tokens).
 """
 
 from __future__ import annotations
@@ -135,6 +135,7 @@ def encode_chains(
             c.rollout,
             c.engine_spans,
             decision_weight=cfg.decision_weight,
+            answer_weight=cfg.answer_weight,
         )
         if len(enc) > cfg.max_length:
             too_long += 1
