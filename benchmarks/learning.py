@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--sft-steps", type=int, default=300)
     ap.add_argument("--grpo-steps", type=int, default=30)
     ap.add_argument("--generations", type=int, default=4, help="GRPO group size G")
+    ap.add_argument("--answer-weight", type=float, default=8.0, help="SFT <answer> weight")
     ap.add_argument("--max-new-tokens", type=int, default=384)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=128)
@@ -126,7 +127,8 @@ def main() -> None:
         chains="oracle",
         prompt=PROMPT,
         lora=full,
-        decision_weight=2.0,
+        decision_weight=2.0,  # DTwinSeger eq. (10): tool calls and, above all, the ids
+        answer_weight=args.answer_weight,
         optim=OptimSettings(
             learning_rate=3e-3,
             weight_decay=0.01,

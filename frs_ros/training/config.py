@@ -126,6 +126,7 @@ class SFTConfig:
     output_dir: str = "runs/sft"
     teacher_model: str = ""  # "" = no teacher generation (use the samples' own chains)
     teacher_adapter: str = ""
+    teacher_prompt: str = "full"  # the system prompt the teacher was trained with
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
     min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
     max_new_tokens: int = 512

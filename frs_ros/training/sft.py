@@ -113,7 +113,9 @@ def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
         reasoner = Reasoner(
             runtime,
             ReasonerConfig(
-                max_rounds=cfg.max_rounds, max_new_tokens=cfg.max_new_tokens, prompt=cfg.prompt
+                max_rounds=cfg.max_rounds,
+                max_new_tokens=cfg.max_new_tokens,
+                prompt=cfg.teacher_prompt,
             ),
         )
         chains += teacher_chains(samples, reasoner)
