@@ -68,13 +68,15 @@ def as_training_sample(b: BenchmarkSample) -> Sample:
     )  # fmt: skip
 
 
-def initial_model(out: Path, layers: int, hidden: int) -> str:
+def initial_model(out: Path, layers: int, hidden: int, head_dim: int) -> str:
     """The random-weight starting point of every stage, saved once so that "untrained"
     and all trained rows share it."""
     path = out / "init"
     if not (path / "config.json").is_file():
         tokenizer = load_tiny_tokenizer()
-        model = tiny_qwen3(tokenizer, layers=layers, hidden=hidden, init_std=0.02)
+        model = tiny_qwen3(
+            tokenizer, layers=layers, hidden=hidden, head_dim=head_dim, init_std=0.02
+        )
         save_policy(model, tokenizer, str(path))
     return str(path)
 
@@ -100,16 +102,19 @@ def evaluate(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="runs/learning")
-    ap.add_argument("--n-train", type=int, default=120, help="train samples per category")
+    # many distinct samples, about one epoch: the ids can only be learnt by copying them from
+    # <results>, not by memorising scenes
+    ap.add_argument("--n-train", type=int, default=600, help="train samples per category")
     ap.add_argument("--n-eval", type=int, default=16, help="held-out samples per category")
     ap.add_argument("--negative-fraction", type=float, default=0.2)
-    ap.add_argument("--sft-steps", type=int, default=300)
-    ap.add_argument("--grpo-steps", type=int, default=30)
-    ap.add_argument("--generations", type=int, default=4, help="GRPO group size G")
-    ap.add_argument("--answer-weight", type=float, default=8.0, help="SFT <answer> weight")
+    ap.add_argument("--sft-steps", type=int, default=1000)
+    ap.add_argument("--grpo-steps", type=int, default=15)
+    ap.add_argument("--generations", type=int, default=8, help="GRPO group size G")
+    ap.add_argument("--answer-weight", type=float, default=20.0, help="SFT <answer> weight")
     ap.add_argument("--max-new-tokens", type=int, default=384)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--head-dim", type=int, default=64)
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny counts")
     args = ap.parse_args()
     if args.quick:
@@ -118,7 +123,7 @@ def main() -> None:
     train = level1_samples("train", args.n_train, args.negative_fraction)
     held = level1_samples("validation", args.n_eval, args.negative_fraction)
     full = LoraSettings(r=0)  # a random small model needs all its weights to learn
-    init = initial_model(out, args.layers, args.hidden)
+    init = initial_model(out, args.layers, args.hidden, args.head_dim)
 
     t0 = time.monotonic()
     sft = SFTConfig(
@@ -134,8 +139,8 @@ def main() -> None:
             weight_decay=0.01,
             warmup_ratio=0.05,
             max_steps=args.sft_steps,
-            batch_size=4,
-            save_steps=50,
+            batch_size=2,
+            save_steps=100,
         ),
     )
     run_sft(sft, train)
@@ -153,7 +158,11 @@ def main() -> None:
             prompt=PROMPT,
             lora=full,
             optim=OptimSettings(
-                learning_rate=2e-4, warmup_ratio=0.0, max_steps=args.grpo_steps, save_steps=5
+                learning_rate=2e-5,
+                warmup_ratio=0.0,
+                max_steps=args.grpo_steps,
+                batch_size=2,  # prompts per step, each with G rollouts
+                save_steps=5,
             ),
         )
         run_grpo(cfg, train, name=name)

@@ -321,13 +321,20 @@ class HFRuntime:
 
 
 def tiny_qwen3(
-    tokenizer: Any, *, seed: int = 0, layers: int = 2, hidden: int = 64, init_std: float = 0.2
+    tokenizer: Any,
+    *,
+    seed: int = 0,
+    layers: int = 2,
+    hidden: int = 64,
+    head_dim: int = 0,
+    init_std: float = 0.2,
 ) -> Any:
     """A random-weight ``Qwen3ForCausalLM`` sized for tests, matching ``tokenizer``.
 
     ``init_std`` 0.2 (not the usual 0.02): with tiny random weights the usual value makes
     greedy decoding repeat one token forever, which would hide stop/length handling in
-    tests. Models that will be *trained* (benchmarks/learning.py) use 0.02."""
+    tests. Models that will be *trained* (benchmarks/learning.py) use 0.02. ``head_dim``
+    0 = ``hidden / 4`` (4 query heads)."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     config = Qwen3Config(
@@ -337,7 +344,7 @@ def tiny_qwen3(
         num_hidden_layers=layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=hidden // 4,
+        head_dim=head_dim or hidden // 4,
         max_position_embeddings=8192,
         tie_word_embeddings=True,
         initializer_range=init_std,
