@@ -151,6 +151,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         "input": str(args.input),
         "input_kind": kind_of(args.input),
         "query": query,
+        "prompt": reasoner.config.prompt,
         "ids": result.ids,
         "unknown_ids": result.unknown_ids,
         "empty": result.empty,

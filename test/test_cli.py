@@ -40,6 +40,7 @@ def test_segment_image_writes_outputs(image, tmp_path, capsys):
     assert main(["segment", str(image), "-q", "the red thing", "--out", str(out), *TINY]) == 0
     report = json.loads((out / "result.json").read_text())
     assert report["query"] == "the red thing" and report["frames"] == 1
+    assert report["prompt"] == "full"
     assert report["outcome"] in {"answered", "empty", "unparseable", "max_tokens", "max_rounds"}
     assert report["input_kind"] == "image" and report["tokens"] <= 24
     assert set(report["timings"]) >= {"perception_per_frame_s", "reasoning_total_s"}
@@ -52,7 +53,9 @@ def test_segment_image_writes_outputs(image, tmp_path, capsys):
 
 def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
     out = tmp_path / "out"
-    assert main(["segment", str(video), "-q", "what moved", "--out", str(out), *TINY]) == 0
+    args = ["segment", str(video), "-q", "what moved", "--out", str(out), "--prompt", "brief"]
+    assert main([*args, *TINY]) == 0
+    assert json.loads((out / "result.json").read_text())["prompt"] == "brief"
     assert sorted(p.name for p in (out / "masks").glob("frame_????.png")) == [
         "frame_0000.png", "frame_0001.png", "frame_0002.png"
     ]  # fmt: skip
