@@ -1,20 +1,20 @@
 """Does the training pipeline learn? (the shape of FastReasonSeg Table 3's ablation)
 
-From a random-weight small Qwen3 (4 layers, hidden 128: ~1M parameters; the 2-layer test
-model is too small to learn the protocol) and the tiny tokenizer (trained on generated
-text), on
-the benchmark generator's level-1 data (``frs_ros.benchmark``: semantic "something to sit
-on", spatial "the object farthest from the camera", temporal "what was moved", 20 %
-negatives): SFT on the generator's oracle chains, then GRPO from the SFT weights; also
-GRPO-only and SFT-only. Reported: held-out accuracy per category after each stage (the
-§5 accuracy reward: answer mask IoU > 0.5; a negative is correct when answered empty),
-the share of rollouts that finished the protocol, and the GRPO reward curve (PNG).
+From a random-weight small Qwen3 (4 layers, hidden 128, head_dim 64: ~1M parameters; the
+2-layer test model is too small to learn the protocol) and the tiny tokenizer (trained on
+generated text), on the benchmark generator's level-1 data (``frs_ros.benchmark``:
+semantic "something to sit on", spatial "the object farthest from the camera", temporal
+"what was moved", 20 % negatives): SFT on the generator's oracle chains, then GRPO from
+the SFT weights; also GRPO-only and SFT-only. Reported: held-out accuracy per category
+after each stage (the §5 accuracy reward: answer mask IoU > 0.5; a negative is correct
+when answered empty), the share of rollouts that finished the protocol, and the GRPO
+reward curve (PNG). Results and their reading: docs/training.md.
 
 The held-out samples come from the generator's ``validation`` split, whose scenes are
 disjoint from ``train`` by construction. The brief system prompt (``prompt: brief``) keeps
-a step affordable on a 2-core CPU; the full one is ~800 tokens longer.
+a step affordable on a 2-core CPU; the full one is ~1,050 tokens longer.
 
-Run: ``python benchmarks/learning.py`` (defaults fit ~30 min on 2 CPU cores);
+Run: ``python benchmarks/learning.py`` (the defaults took 25 min on 2 CPU cores);
 ``--quick`` for a smoke run. Re-running resumes every stage from its checkpoints.
 """
 
