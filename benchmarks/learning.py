@@ -119,6 +119,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.n_train, args.n_eval, args.sft_steps, args.grpo_steps = 8, 2, 4, 2
+        args.generations, args.max_new_tokens = 2, 64
     out = Path(args.out)
     train = level1_samples("train", args.n_train, args.negative_fraction)
     held = level1_samples("validation", args.n_eval, args.negative_fraction)
@@ -193,7 +194,7 @@ def main() -> None:
     print("| stage | " + " | ".join(header) + " | protocol finished |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for name, r in rows.items():
-        cells = [f"{r.get(c, 0.0):.2f}" for c in (*COLUMNS, "answered")]
+        cells = [f"{r[c]:.2f}" if c in r else "–" for c in (*COLUMNS, "answered")]
         print(f"| {name} | " + " | ".join(cells) + " |")
     print(f"\nreward curve (SFT + GRPO): {png}")
 
