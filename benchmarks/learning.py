@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm
 
-from frs_ros.benchmark.generator import BenchmarkSample, generate_sample
+from frs_ros.benchmark.generator import generate_sample
 from frs_ros.metrics import CATEGORIES
 from frs_ros.reasoning import Reasoner, ReasonerConfig
 from frs_ros.reasoning.runtime.hf import tiny_qwen3
@@ -57,15 +57,13 @@ def level1_samples(split: str, n_per_category: int, negative_fraction: float) ->
             b = generate_sample(
                 split, len(out), category, 1, j >= n_per_category - n_neg, size=(120, 160)
             )
-            out.append(as_training_sample(b))
+            out.append(Sample.from_dict(b.to_dict()))  # as `frs train` reads benchmark files
     return out
 
 
-def as_training_sample(b: BenchmarkSample) -> Sample:
-    return Sample.from_ids(
-        b.id, b.twin, b.query, b.gt_ids, category=b.category, level=b.level,
-        negative=b.negative, chain=b.oracle,
-    )  # fmt: skip
+def column(s: Sample) -> str:
+    """The table column of a sample: its category, or "negative" (empty target)."""
+    return "negative" if s.negative else s.category
 
 
 def initial_model(out: Path, layers: int, hidden: int, head_dim: int) -> str:
@@ -93,7 +91,7 @@ def evaluate(
         r = reasoner.answer(s.twin, s.query)
         ok = r.outcome in ("answered", "empty")
         acc = accuracy_from_iou(prediction_iou(s.twin, r.ids, s.gt)) if ok else 0.0
-        hits["negative" if s.negative else s.category].append(acc)
+        hits[column(s)].append(acc)
         hits["all"].append(acc)
         hits["answered"].append(float(ok))
     return {k: sum(v) / len(v) for k, v in hits.items()}
@@ -181,9 +179,7 @@ def main() -> None:
     png = plot_metrics(out / "sft_grpo", ["reward", "accuracy", "format"], out / "reward_curve.png")
     plot_metrics(out / "grpo_only", ["reward", "accuracy", "format"], out / "grpo_only_curve.png")
 
-    counts = defaultdict(int)
-    for s in held:
-        counts["negative" if s.negative else s.category] += 1
+    counts = Counter(column(s) for s in held)
     print(
         f"\nheld-out accuracy (IoU > 0.5; negatives: answered empty), {len(held)} validation "
         f"samples, {len(train)} train samples (level 1, prompt {PROMPT}); SFT "

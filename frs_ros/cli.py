@@ -20,7 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from frs_ros.paths import config_path
-from frs_ros.reasoning.prompt import PROMPT_HELP, PROMPT_STYLES
+from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.sources import Frame, iter_frames, kind_of
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils
@@ -120,17 +120,13 @@ def _overlay(frame: Frame, twin: Twin, ids: Sequence[int]) -> np.ndarray:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from frs_ros.reasoning import Reasoner, ReasonerConfig, answer_masks, validate_query
+    from frs_ros.reasoning import Reasoner, answer_masks, validate_query
 
     query = validate_query(args.query)
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     twin, timings = build_twin(args)
-    reasoner = Reasoner(
-        _load_runtime(args.reasoner),
-        ReasonerConfig(max_rounds=args.max_rounds, max_new_tokens=args.max_new_tokens,
-                       timeout_s=args.timeout, prompt=args.prompt),
-    )  # fmt: skip
+    reasoner = Reasoner(_load_runtime(args.reasoner), reasoner_config(args))
     result = reasoner.answer(twin, query)
     masks = answer_masks(twin, result.ids)
 
@@ -186,10 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reasoner", default="default", help="reasoner config: default | tiny | openai | a YAML"
     )
     seg.add_argument("--out", default="out/segment", help="output directory")
-    seg.add_argument("--max-rounds", type=int, default=4)
-    seg.add_argument("--max-new-tokens", type=int, default=512)
-    seg.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
-    seg.add_argument("--prompt", choices=PROMPT_STYLES, default="full", help=PROMPT_HELP)
+    add_reasoner_arguments(seg)
     seg.set_defaults(func=cmd_segment)
 
     tw = sub.add_parser("twin", help="dump the digital twin of an input")

@@ -19,7 +19,7 @@ from frs_ros.evaluation.predictors import (
     RandomPredictor,
     ReasonerPredictor,
 )
-from frs_ros.reasoning.prompt import PROMPT_HELP, PROMPT_STYLES
+from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
 
@@ -43,10 +43,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--models", default="default", help="full mode: perception profile")
     p.add_argument("--out", default=None, help="output folder (default: out/eval/<method>)")
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
-    p.add_argument("--max-rounds", type=int, default=4)
-    p.add_argument("--max-new-tokens", type=int, default=512)
-    p.add_argument("--timeout", type=float, default=60.0, help="reasoning wall-time bound (s)")
-    p.add_argument("--prompt", choices=PROMPT_STYLES, default="full", help=PROMPT_HELP)
+    add_reasoner_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random baseline seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_eval)
@@ -104,7 +101,6 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def build_predictor(args: argparse.Namespace) -> Predictor:
     """The predictor named by ``--method`` (LLM runtimes through the runtime factory)."""
-    from frs_ros.reasoning import ReasonerConfig
     from frs_ros.reasoning.runtime import load_runtime
 
     if args.method == "oracle":
@@ -128,12 +124,7 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
             raise ValueError("--method config needs --reasoner-config PATH")
         cfg = args.reasoner_config
     runtime = load_runtime(cfg)
-    config = ReasonerConfig(
-        max_rounds=args.max_rounds,
-        max_new_tokens=args.max_new_tokens,
-        timeout_s=args.timeout,
-        prompt=args.prompt,
-    )
+    config = reasoner_config(args)
     name = args.method if args.method != "hf" else f"hf:{cfg['model']}"
     return ReasonerPredictor(runtime, config, name=name)
 

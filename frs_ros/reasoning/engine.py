@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from frs_ros.reasoning import protocol
-from frs_ros.reasoning.prompt import PROMPT_STYLES, PreviousTurn, system_prompt, user_prompt
+from frs_ros.reasoning.prompt import (
+    PreviousTurn,
+    check_prompt_style,
+    system_prompt,
+    user_prompt,
+)
 from frs_ros.reasoning.runtime.base import LLMRuntime
 from frs_ros.reasoning.tools import TOOLS, ToolContext, ToolRegistry
 from frs_ros.twin import Twin
@@ -65,8 +70,7 @@ class ReasonerConfig:
     def __post_init__(self) -> None:
         if self.max_rounds < 0 or self.max_new_tokens < 1 or self.timeout_s <= 0:
             raise ValueError(f"invalid reasoner bounds: {self}")
-        if self.prompt not in PROMPT_STYLES:
-            raise ValueError(f"prompt must be one of {PROMPT_STYLES}, got {self.prompt!r}")
+        check_prompt_style(self.prompt)
 
 
 @dataclass

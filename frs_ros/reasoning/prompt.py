@@ -48,13 +48,15 @@ class PreviousTurn:
 
 
 PROMPT_STYLES = ("full", "brief")
-PROMPT_HELP = "system prompt: full (documents every tool) | brief (names them; serve a model "
-PROMPT_HELP += "with the prompt it was trained with)"
+
+
+def check_prompt_style(style: str) -> None:
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"prompt must be one of {PROMPT_STYLES}, got {style!r}")
 
 
 def system_prompt(registry: ToolRegistry = TOOLS, style: str = "full") -> str:
-    if style not in PROMPT_STYLES:
-        raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {style!r}")
+    check_prompt_style(style)
     if style == "brief":
         return "\n\n".join([INTRO, f"{TOOLS_HEADER} {', '.join(registry.names)}", PROTOCOL])
     return "\n\n".join([INTRO, TWIN_KEYS, f"{TOOLS_HEADER}\n{registry.describe()}", PROTOCOL])

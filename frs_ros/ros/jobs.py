@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -152,11 +152,10 @@ class ReasonerJob:
                 query_id,
                 text,
             )
-        config = ReasonerConfig(
+        config = replace(  # a query may set its own rounds and timeout; the rest is the node's
+            self.config,
             max_rounds=int(query.max_rounds) or self.config.max_rounds,
-            max_new_tokens=self.config.max_new_tokens,
             timeout_s=float(query.timeout_s) or self.config.timeout_s,
-            prompt=self.config.prompt,
         )
         try:
             with self._reason_lock:
