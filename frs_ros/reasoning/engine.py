@@ -8,8 +8,9 @@ training can mask the inserted tokens out of every loss (DESIGN.md §5).
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from frs_ros.reasoning import protocol
@@ -26,6 +27,11 @@ from frs_ros.twin import Twin
 Outcome = Literal["answered", "empty", "unparseable", "max_rounds", "max_tokens", "deadline"]
 Source = Literal["model", "engine"]
 MAX_QUERY_CHARS = 2000
+# Upper bounds of the reasoner options: far above any sensible value, so a typo or a
+# hostile query (1e308 s, 2**40 rounds) is refused instead of disabling the bound.
+MAX_ROUNDS = 64
+MAX_NEW_TOKENS = 32768
+MAX_TIMEOUT_S = 3600.0
 
 
 @dataclass
@@ -68,9 +74,47 @@ class ReasonerConfig:
     prompt: str = "full"  # system prompt style (prompt.PROMPT_STYLES): full | brief
 
     def __post_init__(self) -> None:
-        if self.max_rounds < 0 or self.max_new_tokens < 1 or self.timeout_s <= 0:
-            raise ValueError(f"invalid reasoner bounds: {self}")
+        # One validator for every interface (CLI flags, YAML, ROS parameters and queries,
+        # Python API): finite numbers in range, or a ValueError naming the option.
+        for name, low, high in (
+            ("max_rounds", 0, MAX_ROUNDS),
+            ("max_new_tokens", 1, MAX_NEW_TOKENS),
+            ("max_calls_per_plan", 1, 1000),
+            ("max_results_chars", 1, 10**7),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        timeout = self.timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ValueError(f"timeout_s must be a number of seconds, got {timeout!r}")
+        if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+            raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}] seconds, got {timeout!r}")
         check_prompt_style(self.prompt)
+
+    def with_query_options(
+        self,
+        *,
+        max_rounds: float | None = None,
+        max_new_tokens: float | None = None,
+        timeout_s: float | None = None,
+    ) -> ReasonerConfig:
+        """This config with a query's own bounds; ``None`` or 0 keeps this config's value
+        (the ROS message's "unset"). Invalid values raise ValueError naming the option."""
+        changes: dict[str, int | float] = {}
+        for name, value in (
+            ("max_rounds", max_rounds),
+            ("max_new_tokens", max_new_tokens),
+            ("timeout_s", timeout_s),
+        ):
+            if value is None or value == 0:
+                continue
+            if name != "timeout_s" and isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(f"{name} must be an integer, got {value!r}")
+                value = int(value)
+            changes[name] = value
+        return replace(self, **changes)
 
 
 @dataclass
