@@ -89,7 +89,7 @@ class ReasonerConfig:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
             raise ValueError(f"timeout_s must be a number of seconds, got {timeout!r}")
         if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
-            raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}] seconds, got {timeout!r}")
+            raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}] s, got {timeout!r}")
         check_prompt_style(self.prompt)
 
     def with_query_options(
