@@ -5,17 +5,46 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 
+from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning.protocol import check_format
 from frs_ros.reasoning.runtime import Completion, Sampling, chatml_prompt
+from frs_ros.reasoning.runtime.base import unclosed_stop
 from frs_ros.reasoning.runtime.openai import EndpointError, OpenAIRuntime
+from frs_ros.twin import FrameTwin, Twin, TwinObject
+
+
+def model_reply(continuation: str, request: dict, kind: str) -> dict:
+    """What a server of ``kind`` returns when its model would write ``continuation``.
+
+    ``vllm`` cuts at the first stop string, drops it and names it in ``stop_reason``
+    (``None`` at end-of-sequence); ``llamacpp`` (also Ollama) cuts and drops it but does not
+    say which one matched; ``ignore`` disregards ``stop`` and returns everything.
+    """
+    text, matched = continuation, None
+    if kind != "ignore":
+        hits = [(continuation.find(s), s) for s in request.get("stop", [])]
+        hits = [(i + len(s), i, s) for i, s in hits if i >= 0]
+        if hits:
+            _, start, matched = min(hits)
+            text = continuation[:start]
+    choice = {"text": text, "finish_reason": "stop"}
+    if kind == "vllm":
+        choice["stop_reason"] = matched
+    return {"choices": [choice]}
 
 
 class FakeServer:
-    """Answers POST /v1/completions with queued (status, json body) replies."""
+    """Answers POST /v1/completions with queued (status, json body) replies, or, once
+    those run out, plays ``continuations`` as a server of kind ``kind`` would
+    (:func:`model_reply`)."""
 
     def __init__(self) -> None:
         self.replies: list[tuple[int, dict]] = []
+        self.continuations: list[str] = []
+        self.kind = "vllm"
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         server = self
@@ -26,7 +55,11 @@ class FakeServer:
                 server.requests.append(json.loads(self.rfile.read(length)))
                 server.headers.append(dict(self.headers))
                 assert self.path == "/v1/completions"
-                status, body = server.replies.pop(0)
+                if server.replies:
+                    status, body = server.replies.pop(0)
+                else:
+                    cont = server.continuations.pop(0)
+                    status, body = 200, model_reply(cont, server.requests[-1], server.kind)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -134,3 +167,58 @@ def test_prompt_format_api_key_and_bad_config(server, monkeypatch):
         OpenAIRuntime(server.url, "m", api_key_env="FRS_MISSING_KEY")
     with pytest.raises(ValueError, match="http"):
         OpenAIRuntime("127.0.0.1:8000", "m")
+
+
+PLAN = '<reason>find the mugs</reason><plan>[{"tool": "find", "args": {"label": "mug"}}]</plan>'
+
+
+@pytest.mark.parametrize("kind", ["vllm", "llamacpp", "ignore"])
+def test_rollout_runs_tools_whatever_the_server_says_about_stops(server, kind):
+    """The issue-16 bug: llama.cpp cuts at </plan> without saying so; the plan must still
+    run and the rollout continue to an answer."""
+    server.kind = kind
+    # each continuation runs on past its stop string, as a model would without the stop
+    server.continuations += [
+        PLAN + '<results>{"invented": 1}</results>',
+        '<answer>{"ids": [1]}</answer> and more',
+    ]
+    result = Reasoner(runtime(server), ReasonerConfig()).answer(two_mugs(), "the mugs")
+    assert (result.outcome, result.ids, result.rounds) == ("answered", [1], 1)
+    assert result.tool_calls[0]["tool"] == "find" and "ok" in result.tool_calls[0]
+    assert check_format(result.transcript.rollout)
+    assert "invented" not in result.transcript.text  # the engine wrote the results
+    assert server.requests[1]["prompt"].endswith("</results>")
+
+
+@pytest.mark.parametrize("kind", ["vllm", "llamacpp"])
+def test_end_of_sequence_outside_a_block_adds_no_stop_string(server, kind):
+    server.kind = kind
+    server.continuations += ["<reason>no idea</reason>", "<reason>x</reason><plan>[]"]
+    rt = runtime(server)
+    stops = ["</plan>", "</answer>"]
+    assert rt.complete("p", stop=stops, max_new_tokens=9).text == "<reason>no idea</reason>"
+    # vLLM says null (end of sequence) inside an open <plan>: trusted, nothing added;
+    # llama.cpp says nothing, and the open block is taken as the stop
+    expected = "<reason>x</reason><plan>[]" + ("</plan>" if kind == "llamacpp" else "")
+    assert rt.complete("p", stop=stops, max_new_tokens=9).text == expected
+
+
+def test_unclosed_stop_picks_the_open_block():
+    stops = ("</plan>", "</answer>")
+    assert unclosed_stop("<reason>r</reason><plan>[", stops) == "</plan>"
+    assert unclosed_stop('<plan>[]</plan><results>{}</results><answer>{"ids"', stops) == (
+        "</answer>"
+    )
+    assert unclosed_stop("<reason>r</reason>", stops) is None
+    assert unclosed_stop("<plan>[]</plan>", stops) is None
+    assert unclosed_stop("<plan>", ("STOP",)) is None  # only closing-tag stops are inferred
+
+
+def two_mugs() -> Twin:
+    h, w = 40, 60
+    objects = []
+    for i, (label, x0) in enumerate([("mug", 5), ("plate", 30)], start=1):
+        mask = np.zeros((h, w), bool)
+        mask[10:30, x0 : x0 + 15] = True
+        objects.append(TwinObject.from_mask(i, label, 0.9, mask))
+    return Twin([FrameTwin(index=0, stamp=0.0, width=w, height=h, objects=objects)])

@@ -130,6 +130,28 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text, False) if best < 0 else (text[:best], True)
 
 
+_CLOSING_TAG = re.compile(r"</(\w+)>")
+
+
+def unclosed_stop(text: str, stop: Sequence[str]) -> str | None:
+    """The closing-tag stop string (``</plan>``, ``</answer>``) whose tag ``text`` left open.
+
+    For servers that cut at a stop string without saying which one (llama.cpp, Ollama):
+    a "stop" finish inside an open ``<plan>`` can only be the ``</plan>`` stop, since the
+    model would not end its turn mid-block. When several tags are open, the innermost (the
+    one opened last) is the one that was being closed. None when no tag is left open.
+    """
+    best, best_at = None, -1
+    for s in stop:
+        m = _CLOSING_TAG.fullmatch(s)
+        if m is None:
+            continue
+        opened = text.rfind(f"<{m.group(1)}>")
+        if opened > best_at and opened > text.rfind(s):
+            best, best_at = s, opened
+    return best
+
+
 def deadline_passed(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() >= deadline
 

@@ -6,8 +6,11 @@ runtime does. Only the standard library is used (``requests`` is not installed h
 
 Stop strings: servers return the text *without* the stop string. The contract wants it
 included, so it is put back when the server says which one matched (vLLM ``stop_reason``,
-SGLang ``matched_stop``). A server that does not say cannot be told apart from an
-end-of-sequence, and the text then comes back without it (``finish_reason`` "stop").
+SGLang ``matched_stop``; ``null`` there means end-of-sequence). Servers that do not say
+(llama.cpp / llama-cpp-python, Ollama: ``finish_reason`` "stop" and no such field) are
+read from the protocol state: a "stop" finish inside an unclosed ``<plan>`` or
+``<answer>`` was that block's closing stop string (an end-of-sequence there would leave
+an unparseable rollout anyway). Servers that ignore ``stop`` are cut locally.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from frs_ros.reasoning.runtime.base import (
     chatml_prompt,
     cut_at_stop,
     simple_tokenize,
+    unclosed_stop,
     validate_request,
 )
 
@@ -156,7 +160,10 @@ class OpenAIRuntime:
         if hit:
             reason = "stop"
         elif reason == "stop":
-            matched = choice.get("stop_reason", choice.get("matched_stop"))
+            if "stop_reason" in choice or "matched_stop" in choice:
+                matched = choice.get("stop_reason", choice.get("matched_stop"))
+            else:  # the server does not say: the open protocol block tells
+                matched = unclosed_stop(out, stops)
             if isinstance(matched, str) and matched in stops:
                 out += matched
         usage = reply.get("usage") or {}
