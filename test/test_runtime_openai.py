@@ -1,9 +1,6 @@
 """OpenAIRuntime against a scripted local HTTP server on 127.0.0.1 (no network)."""
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -14,79 +11,6 @@ from frs_ros.reasoning.runtime import Completion, Sampling, chatml_prompt
 from frs_ros.reasoning.runtime.base import unclosed_stop
 from frs_ros.reasoning.runtime.openai import EndpointError, OpenAIRuntime
 from frs_ros.twin import FrameTwin, Twin, TwinObject
-
-
-def model_reply(continuation: str, request: dict, kind: str) -> dict:
-    """What a server of ``kind`` returns when its model would write ``continuation``.
-
-    ``vllm`` cuts at the first stop string, drops it and names it in ``stop_reason``
-    (``None`` at end-of-sequence); ``llamacpp`` (also Ollama) cuts and drops it but does not
-    say which one matched; ``ignore`` disregards ``stop`` and returns everything.
-    """
-    text, matched = continuation, None
-    if kind != "ignore":
-        hits = [(continuation.find(s), s) for s in request.get("stop", [])]
-        hits = [(i + len(s), i, s) for i, s in hits if i >= 0]
-        if hits:
-            _, start, matched = min(hits)
-            text = continuation[:start]
-    choice = {"text": text, "finish_reason": "stop"}
-    if kind == "vllm":
-        choice["stop_reason"] = matched
-    return {"choices": [choice]}
-
-
-class FakeServer:
-    """Answers POST /v1/completions with queued (status, json body) replies, or, once
-    those run out, plays ``continuations`` as a server of kind ``kind`` would
-    (:func:`model_reply`)."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[int, dict]] = []
-        self.continuations: list[str] = []
-        self.kind = "vllm"
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers["Content-Length"])
-                server.requests.append(json.loads(self.rfile.read(length)))
-                server.headers.append(dict(self.headers))
-                assert self.path == "/v1/completions"
-                if server.replies:
-                    status, body = server.replies.pop(0)
-                else:
-                    cont = server.continuations.pop(0)
-                    status, body = 200, model_reply(cont, server.requests[-1], server.kind)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server():
-    s = FakeServer()
-    yield s
-    s.close()
 
 
 def ok(text, finish="stop", **extra):
