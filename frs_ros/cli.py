@@ -192,11 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     tw.set_defaults(func=cmd_twin)
 
     from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser
+    from frs_ros.reasoning.model_sources import add_models_parser
     from frs_ros.training.cli import add_train_parser
 
     add_eval_parser(sub)
     add_bench_parser(sub)
     add_train_parser(sub)
+    add_models_parser(sub)
     return parser
 
 
