@@ -165,3 +165,23 @@ def test_judge_retries_caches_and_fails_to_zero(tmp_path) -> None:
     )
     assert dead.score("a", "b") == 0.0 and dead.runtime.n == 2
     assert len(list(tmp_path.rglob("*.json"))) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"ids": [NaN]}',
+        '{"ids": [Infinity]}',
+        '{"ids": [1e400]}',
+        '{"ids": [4294967296]}',  # beyond int32
+        "[" * 1200 + "]" * 1200,
+        '{"ids": "1"}',
+        "",
+    ],
+)
+def test_format_reward_is_negative_for_an_unparseable_answer(body: str) -> None:
+    rollout = R + f"<answer>{body}</answer>"
+    assert rewards.answer_ids(rollout) is None
+    assert rewards.format_reward([rollout]) == [rewards.FORMAT_BAD]
+    # the same tags around a parseable answer earn the bonus: the answer decides
+    assert rewards.format_reward([R + A]) == [rewards.FORMAT_OK]

@@ -18,6 +18,7 @@ import numpy as np
 
 from frs_ros.benchmark.generator import BenchmarkSample
 from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime.base import LLMRuntime, ScriptedRuntime
 from frs_ros.twin import Twin
 
@@ -54,7 +55,7 @@ class OraclePredictor:
 
     def __init__(self) -> None:
         # no token or time pressure: the replay checks content, not speed
-        self.config = ReasonerConfig(max_rounds=8, max_new_tokens=1_000_000, timeout_s=600.0)
+        self.config = ReasonerConfig(max_rounds=8, max_new_tokens=MAX_NEW_TOKENS, timeout_s=600.0)
 
     def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
         if not sample.oracle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -142,7 +143,8 @@ class ReasoningResult:
 
 
 def validate_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
-    """Strip a query and reject empty or oversized ones with a clear message."""
+    """Strip a query and reject empty, oversized, non-UTF-8 (lone surrogates, e.g. argv bytes
+    decoded with surrogateescape) and control-character ones with a clear message."""
     if not isinstance(query, str):
         raise TypeError(f"query must be a string, got {type(query).__name__}")
     query = query.strip()
@@ -150,7 +152,28 @@ def validate_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
         raise ValueError("query is empty")
     if len(query) > max_chars:
         raise ValueError(f"query is {len(query)} characters; at most {max_chars} are accepted")
+    for pos, ch in enumerate(query):
+        category = unicodedata.category(ch)
+        if category == "Cs":  # the tokenizer cannot encode a lone surrogate
+            raise ValueError(f"query is not valid UTF-8 (undecodable byte at character {pos})")
+        if category == "Cc" and ch not in "\t\n":
+            raise ValueError(f"query holds a control character {ch!r} at character {pos}")
     return query
+
+
+def clean_model_text(text: str) -> str:
+    """Model output with lone surrogates (a server can send ``"\\ud800"``) replaced by "?",
+    so transcripts can be tokenized, written as UTF-8 and printed."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def forged_results(transcript: Transcript) -> bool:
+    """True when the model wrote a ``<results>`` tag itself: only the engine may, so such a
+    rollout's answer may rest on made-up tool output."""
+    return any(
+        source == "model" and ("<results>" in text or "</results>" in text)
+        for text, source in transcript.spans
+    )
 
 
 class Reasoner:
@@ -196,9 +219,9 @@ class Reasoner:
                 deadline=deadline,
             )
             timings["generate_s"] += time.monotonic() - t
-            transcript.add(completion.text, "model")
-            n_tokens += completion.n_tokens
-            text = completion.text
+            text = clean_model_text(completion.text)
+            transcript.add(text, "model")
+            n_tokens += max(int(completion.n_tokens), 0)  # a server's count is not trusted
 
             if text.endswith(protocol.ANSWER_CLOSE):
                 break  # parsed below
@@ -227,7 +250,7 @@ class Reasoner:
         unknown: list[int] = []
         if outcome is None:
             parsed = protocol.parse_answer(protocol.last_block(transcript.rollout, "answer") or "")
-            if parsed is None:
+            if parsed is None or forged_results(transcript):
                 outcome = "unparseable"
             else:
                 known = set(twin.ids)

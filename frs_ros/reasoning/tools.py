@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
 from frs_ros.twin import FrameTwin, Twin, TwinObject, UnknownObjectError, relations
 from frs_ros.twin.rle import intersection_area
 
@@ -107,7 +108,9 @@ class ToolRegistry:
         try:
             kwargs = self._validate(ctx, tool, args)
             entry["ok"] = tool.fn(ctx, **kwargs)
-        except (ToolError, UnknownObjectError, ValueError, TypeError) as exc:
+        # ArithmeticError too: a hostile argument (e.g. from the Python API) must come back
+        # to the model as data, never end the rollout
+        except (ToolError, UnknownObjectError, ValueError, TypeError, ArithmeticError) as exc:
             entry["error"] = f"{name}: {exc}"
         return entry
 
@@ -127,9 +130,19 @@ class ToolRegistry:
 
 
 def _as_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v != int(v):
-        raise ToolError(f"argument {name!r} must be an integer, got {v!r}")
+    # isfinite first: int(inf) raises OverflowError, int(nan) ValueError
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ToolError(f"argument {name!r} must be an integer, got {_short(v)}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ToolError(f"argument {name!r} must be an integer, got {_short(v)}")
+    if v != int(v) or not INT32_MIN <= v <= INT32_MAX:
+        raise ToolError(f"argument {name!r} must be an int32 integer, got {_short(v)}")
     return int(v)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _coerce(ctx: ToolContext, name: str, p: Param, v: Any) -> Any:
@@ -152,8 +165,10 @@ def _coerce(ctx: ToolContext, name: str, p: Param, v: Any) -> Any:
     if p.kind == "int":
         return _as_int(name, v)
     if p.kind == "float":
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ToolError(f"argument {name!r} must be a finite number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int | float) or abs(v) > 1e300:
+            raise ToolError(f"argument {name!r} must be a finite number, got {_short(v)}")
+        if not math.isfinite(v):  # nan fails every comparison, so also check here
+            raise ToolError(f"argument {name!r} must be a finite number, got {_short(v)}")
         return float(v)
     if p.kind == "str":
         if not isinstance(v, str) or not v.strip():
@@ -335,7 +350,7 @@ def _id_or_prev(v: str) -> int | str:
     try:
         return int(v)
     except ValueError:
-        raise ToolError(f"'to' must be 'camera', 'prev' or an object id, got {v!r}") from None
+        raise ToolError(f"'to' must be 'camera', 'prev' or an object id, got {_short(v)}") from None
 
 
 _TO = Param("str", "'camera', 'prev' or an object id")

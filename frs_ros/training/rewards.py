@@ -2,8 +2,9 @@
 ``f(completions, **columns) -> list[float]``, one value per completion.
 
 - format: +0.5 when the rollout follows the protocol of §4 exactly (tag pairs present,
-  closed, ordered: reason, (plan results)*, answer, nothing but whitespace outside tags),
-  else -0.5 (``protocol.check_format``).
+  closed, ordered: reason, (plan results)*, answer, nothing but whitespace outside tags;
+  ``protocol.check_format``) *and* its ``<answer>`` parses (``answer_ids``: the engine's
+  bounded parser), else -0.5 — well-placed tags around an unparseable answer earn nothing.
 - accuracy: 1 when IoU(predicted union mask, ground truth) > 0.5 (strictly), else 0. The
   masks of a video are compared over the whole window (intersections and unions summed over
   frames). Empty target: an explicit empty answer (``"ids": []``) for an empty ground truth
@@ -31,7 +32,8 @@ GroundTruth = Mapping[int, RLE]  # frame index -> union mask; frames absent = em
 
 
 def answer_ids(rollout: str) -> list[int] | None:
-    """Ids of the last ``<answer>`` block, or ``None`` when there is none or it is malformed."""
+    """Ids of the last ``<answer>`` block, or ``None`` when there is none or it is malformed
+    (the engine's parser: finite numbers, int32 ids, bounded size and depth)."""
     body = protocol.last_block(rollout, protocol.ANSWER)
     return None if body is None else protocol.parse_answer(body)
 
@@ -60,8 +62,13 @@ def rollout_iou(twin: Twin, rollout: str, gt: GroundTruth) -> float:
     return 0.0 if ids is None else prediction_iou(twin, ids, gt)
 
 
+def format_ok(rollout: str) -> bool:
+    """The protocol is followed and the answer parses."""
+    return protocol.check_format(rollout) and answer_ids(rollout) is not None
+
+
 def format_reward(completions: Sequence[str], **_: Any) -> list[float]:
-    return [FORMAT_OK if protocol.check_format(c) else FORMAT_BAD for c in completions]
+    return [FORMAT_OK if format_ok(c) else FORMAT_BAD for c in completions]
 
 
 def accuracy_from_iou(iou: float) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_masks
+from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime import ScriptedRuntime
 from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
@@ -153,5 +154,5 @@ def replay(
 ) -> ReasoningResult:
     """Run ``chain``'s model-written parts through the real engine (tools really run)."""
     runtime = ScriptedRuntime(model_parts(chain))
-    cfg = config or ReasonerConfig(max_new_tokens=1_000_000, timeout_s=3600)
+    cfg = config or ReasonerConfig(max_new_tokens=MAX_NEW_TOKENS, timeout_s=3600)
     return Reasoner(runtime, cfg).answer(twin, query)
