@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_args(seg)
     seg.add_argument("--query", "-q", required=True, help="what to segment, in words")
     seg.add_argument(
-        "--reasoner", default="default", help="reasoner config: default | tiny | openai | a YAML"
+        "--reasoner",
+        default="default",
+        help="reasoner config: default | cpu | tiny | openai | a YAML",
     )
     seg.add_argument("--out", default="out/segment", help="output directory")
     add_reasoner_arguments(seg)
@@ -193,12 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser
     from frs_ros.reasoning.model_sources import add_models_parser
+    from frs_ros.reasoning.runtime.export_cpu import add_export_cpu_parser
     from frs_ros.training.cli import add_train_parser
 
     add_eval_parser(sub)
     add_bench_parser(sub)
     add_train_parser(sub)
     add_models_parser(sub)
+    add_export_cpu_parser(sub)
     return parser
 
 

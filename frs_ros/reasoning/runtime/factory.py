@@ -2,10 +2,12 @@
 
 Keys (unknown keys are an error, to catch typos):
 
-- ``kind``: ``hf`` | ``openai`` | ``scripted``
-- ``model``: hub id or local directory (``hf``; ``tiny`` = random-weight test profile), or
-  the served model name (``openai``)
+- ``kind``: ``hf`` | ``ort-genai`` | ``openai`` | ``scripted``
+- ``model``: hub id or local directory (``hf``; ``tiny`` = random-weight test profile), the
+  directory ``frs export-cpu`` wrote (``ort-genai``), or the served model name (``openai``)
 - ``adapter``: LoRA adapter directory (``hf``), ``dtype``, ``device``, ``local_files_only``
+- ``threads`` (intra-op threads, null = one per core) and ``context`` (tokens the KV cache
+  holds) for ``ort-genai``, the CPU runtime (docs/cpu.md)
 - ``thinking``: Qwen3 thinking mode on/off in the chat template
 - ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
 - ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
@@ -35,6 +37,7 @@ _KEYS = {
         "sampling",
         "local_files_only",
     },
+    "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling"},
     "openai": {"kind", "model", "thinking", "sampling", "endpoint", "tokenizer"},
     "scripted": {"kind", "outputs", "thinking"},
 }
@@ -63,6 +66,8 @@ def load_runtime(config: Mapping[str, Any] | str | os.PathLike) -> LLMRuntime:
     sampling = _sampling(cfg.get("sampling"))
     if kind == "hf":
         return _hf(cfg, thinking, sampling)
+    if kind == "ort-genai":
+        return _ort_genai(cfg, thinking, sampling)
     return _openai(cfg, thinking, sampling)
 
 
@@ -96,6 +101,20 @@ def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
         thinking=thinking,
         sampling=sampling,
         local_files_only=cfg.get("local_files_only"),
+    )
+
+
+def _ort_genai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
+    from frs_ros.reasoning.runtime.ort_genai import DEFAULT_CONTEXT, OrtGenaiRuntime
+
+    if not cfg.get("model"):
+        raise ValueError("an ort-genai runtime needs runtime.model (a `frs export-cpu` directory)")
+    return OrtGenaiRuntime(
+        cfg["model"],
+        threads=cfg.get("threads"),
+        context=int(cfg.get("context") or DEFAULT_CONTEXT),
+        thinking=thinking,
+        sampling=sampling,
     )
 
 

@@ -1,0 +1,187 @@
+"""The token loop shared by runtimes that own one KV cache (HF and onnxruntime-genai).
+
+Both runtimes keep the cache of the last token sequence they fed the model. A new
+``complete(text)`` tokenizes ``text``, keeps the cached positions of the longest common
+token prefix, and prefills only the rest: rounds after ``<results>`` and second queries on
+the same twin (and a new twin under the same system prompt) cost only their new tokens.
+Stop strings, end-of-sequence, ``max_new_tokens`` and deadlines are handled here, once, so
+the two backends behave identically; a backend supplies ``_forward`` (run tokens on top of
+the cache, return the last position's logits), ``_crop`` and ``_drop_cache``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from frs_ros.reasoning.runtime.base import (
+    Completion,
+    Sampling,
+    cut_at_stop,
+    deadline_passed,
+    validate_request,
+)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token sequences."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def build_warpers(sampling: Sampling) -> Any:
+    """transformers logits warpers for ``sampling`` (empty when greedy)."""
+    from transformers import (
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    warpers = LogitsProcessorList()
+    if sampling.greedy:
+        return warpers
+    warpers.append(TemperatureLogitsWarper(sampling.temperature))
+    if sampling.top_k:
+        warpers.append(TopKLogitsWarper(sampling.top_k))
+    if sampling.top_p < 1:
+        warpers.append(TopPLogitsWarper(sampling.top_p))
+    return warpers
+
+
+class CachedTokenRuntime:
+    """Base of the KV-cache runtimes: prompt formatting, prefix reuse and the decode loop.
+
+    Subclasses set up their model, then call ``super().__init__`` and implement
+    :meth:`_forward`, :meth:`_crop` and :meth:`_drop_cache`. ``_forward`` must append the
+    ids it ran to ``self._cached_ids`` only once the cache really holds them.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        eos_ids: Iterable[int],
+        thinking: bool = False,
+        sampling: Sampling | None = None,
+        reuse_cache: bool = True,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if getattr(tokenizer, "chat_template", None) is None:
+            raise ValueError(f"the tokenizer has no chat template; {type(self).__name__} needs one")
+        self.tokenizer = tokenizer
+        self.thinking = thinking
+        self.sampling = sampling or Sampling()
+        self.reuse_cache = reuse_cache
+        self._eos_ids = frozenset(eos_ids)
+        self._warpers = build_warpers(self.sampling)
+        self._generator: torch.Generator | None = None
+        if self.sampling.seed is not None:
+            self._generator = torch.Generator(device=device).manual_seed(self.sampling.seed)
+        self._cached_ids: list[int] = []
+        #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
+        self.last_prefill_tokens = 0
+
+    # ------------------------------------------------------------------ LLMRuntime
+
+    def format_prompt(self, system: str, user: str) -> str:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
+        )
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` as the runtime feeds it (no extra special tokens)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache (required after the model's weights change)."""
+        self._drop_cache()
+        self._cached_ids = []
+
+    @torch.inference_mode()
+    def next_token_logits(self, text: str) -> torch.Tensor:
+        """Logits (float32, on CPU) of the token after ``text``; uses and updates the cache."""
+        return self._prefill(self._checked_ids(text)).float().cpu()
+
+    @torch.inference_mode()
+    def complete(
+        self,
+        text: str,
+        *,
+        stop: Sequence[str],
+        max_new_tokens: int,
+        deadline: float | None = None,
+    ) -> Completion:
+        stops = validate_request(stop, max_new_tokens)
+        if deadline_passed(deadline):
+            return Completion("", 0, "deadline")
+        logits = self._prefill(self._checked_ids(text))
+        new_ids: list[int] = []
+        while True:
+            token = self._choose(logits)
+            if token in self._eos_ids:
+                return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
+            new_ids.append(token)
+            out, hit = cut_at_stop(self._decode(new_ids), stops)
+            if hit:
+                return Completion(out, len(new_ids), "stop")
+            if len(new_ids) >= max_new_tokens:
+                return Completion(out, len(new_ids), "length")
+            if deadline_passed(deadline):
+                return Completion(out, len(new_ids), "deadline")
+            logits = self._forward([token])
+
+    # ------------------------------------------------------------------ backend hooks
+
+    def _forward(self, ids: list[int]) -> torch.Tensor:
+        """Run ``ids`` on top of the cache; the logits of the last position (1-D)."""
+        raise NotImplementedError
+
+    def _crop(self, keep: int) -> None:
+        """Shrink the cache to its first ``keep`` positions (``0 < keep < cached``)."""
+        raise NotImplementedError
+
+    def _drop_cache(self) -> None:
+        """Free the whole cache."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ internals
+
+    def _checked_ids(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        ids = self.encode(text)
+        if not ids:
+            raise ValueError("cannot complete an empty text: format_prompt() gives the start")
+        return ids
+
+    def _prefill(self, ids: list[int]) -> torch.Tensor:
+        """Bring the cache to ``ids`` reusing the common prefix; logits of the next token."""
+        keep = common_prefix(self._cached_ids, ids) if self.reuse_cache else 0
+        keep = min(keep, len(ids) - 1)  # at least one token must run to get logits
+        if keep == 0:
+            self.reset_cache()
+        elif keep < len(self._cached_ids):
+            self._crop(keep)
+            self._cached_ids = self._cached_ids[:keep]
+        self.last_prefill_tokens = len(ids) - keep
+        return self._forward(ids[keep:])
+
+    def _choose(self, logits: torch.Tensor) -> int:
+        if self.sampling.greedy:
+            return int(torch.argmax(logits))
+        scores = self._warpers(None, logits.float()[None])
+        probs = torch.softmax(scores, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
