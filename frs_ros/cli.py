@@ -193,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     tw.add_argument("--out", default=None, help="file to write (default: stdout)")
     tw.set_defaults(func=cmd_twin)
 
+    from frs_ros.deploy.cli import add_ros_parser
     from frs_ros.evaluation.cli import add_bench_parser, add_eval_parser
     from frs_ros.reasoning.model_sources import add_models_parser
     from frs_ros.reasoning.runtime.export_cpu import add_export_cpu_parser
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_bench_parser(sub)
     add_train_parser(sub)
+    add_ros_parser(sub)
     add_models_parser(sub)
     add_export_cpu_parser(sub)
     return parser

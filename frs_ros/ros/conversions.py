@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -18,17 +20,53 @@ from frs_ros.ros.interfaces import MessageTypes
 from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
 
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+class _ExactStamps:
+    """The exact header stamps behind recent float stamps.
+
+    The core keeps stamps as float seconds (the twin contract), which near today's epoch
+    resolves only ~240 ns; a twin, overlay or result about a frame must carry that frame's
+    exact header stamp, or exact-time pairing with the camera image fails. Every stamp read
+    from a message is remembered (bounded, newest kept) and restored when written back."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._stamps: OrderedDict[float, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, sec: int, nanosec: int) -> float:
+        stamp = sec + nanosec * 1e-9
+        with self._lock:
+            self._stamps[stamp] = (sec, nanosec)
+            self._stamps.move_to_end(stamp)
+            if len(self._stamps) > self._size:
+                self._stamps.popitem(last=False)
+        return stamp
+
+    def exact(self, stamp: float) -> tuple[int, int] | None:
+        with self._lock:
+            return self._stamps.get(stamp)
+
+
+_STAMPS = _ExactStamps()
+
 
 def stamp_to_time(types: MessageTypes, stamp: float) -> Any:
-    """Seconds (float) -> builtin_interfaces/Time, rounded to the nanosecond."""
+    """Seconds (float) -> builtin_interfaces/Time: the exact stamp it was read from, else
+    rounded to the nanosecond."""
     if not math.isfinite(stamp) or stamp < 0:
         raise ValueError(f"stamp must be finite and >= 0 seconds, got {stamp}")
-    ns = round(stamp * 1e9)
-    return types.new("builtin_interfaces/msg/Time", sec=ns // 10**9, nanosec=ns % 10**9)
+    exact = _STAMPS.exact(stamp)
+    if exact is None:
+        ns = round(stamp * 1e9)
+        exact = (ns // 10**9, ns % 10**9)
+    return types.new("builtin_interfaces/msg/Time", sec=exact[0], nanosec=exact[1])
 
 
 def time_to_stamp(time: Any) -> float:
-    return int(time.sec) + int(time.nanosec) * 1e-9
+    return _STAMPS.remember(int(time.sec), int(time.nanosec))
 
 
 def header(types: MessageTypes, stamp: float, frame_id: str) -> Any:
@@ -170,7 +208,10 @@ def result_to_msg(
         outcome=outcome,
         empty_target=not ids,
         object_ids=types.sequence("int32", ids),
-        unknown_ids=types.sequence("int32", unknown_ids),
+        # ids the model named that are not in the twin; one beyond int32 cannot be a twin id
+        unknown_ids=types.sequence(
+            "int32", [i for i in unknown_ids if INT32_MIN <= i <= INT32_MAX]
+        ),
         mask=mono8_mask_to_msg(types, rle_utils.decode(masks.union), hdr),
         instance_mask_counts=[
             masks.instances[i]["counts"] if i in masks.instances else "" for i in ids

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -152,34 +152,35 @@ class ReasonerJob:
                 query_id,
                 text,
             )
-        config = replace(  # a query may set its own rounds and timeout; the rest is the node's
-            self.config,
-            max_rounds=int(query.max_rounds) or self.config.max_rounds,
-            timeout_s=float(query.timeout_s) or self.config.timeout_s,
-        )
+        try:  # a query may set its own rounds and timeout; the rest is the node's
+            config = self.config.with_query_options(
+                max_rounds=query.max_rounds, timeout_s=query.timeout_s
+            )
+        except ValueError as exc:
+            return self.failure(f"invalid query option: {exc}", query_id, text)
         try:
             with self._reason_lock:
                 result = Reasoner(self.runtime, config).answer(
                     twin, text, previous if query.follow_up else None
                 )
+            masks = answer_masks(twin, result.ids)
+            msg = conv.result_to_msg(
+                self.types,
+                query_id=query_id,
+                query_text=text,
+                frame=twin.latest,
+                masks=masks.latest,
+                ids=result.ids,
+                unknown_ids=result.unknown_ids,
+                outcome=result.outcome,
+                reasoning=result.reasoning,
+                timings=result.timings,
+            )
         except Exception as exc:  # the model or runtime failed: report, keep serving
             return self.failure(f"reasoner failed: {type(exc).__name__}: {exc}", query_id, text)
-        masks = answer_masks(twin, result.ids)
         with self._lock:
             self._previous = result
             self._tracking = (query_id, text, list(result.ids)) if query.track else None
-        msg = conv.result_to_msg(
-            self.types,
-            query_id=query_id,
-            query_text=text,
-            frame=twin.latest,
-            masks=masks.latest,
-            ids=result.ids,
-            unknown_ids=result.unknown_ids,
-            outcome=result.outcome,
-            reasoning=result.reasoning,
-            timings=result.timings,
-        )
         found = ", ".join(map(str, result.ids)) or "none (empty target)"
         return Answer(True, f"{result.outcome}: objects {found}", msg)
 

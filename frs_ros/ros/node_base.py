@@ -1,18 +1,19 @@
 """Shared rclpy plumbing: lifecycle base node, QoS from parameters, synchronised frame
-input (image [+ depth + CameraInfo] through message_filters), and the executable's main.
+input (image [+ depth + CameraInfo]), and the executable's main.
 
 Heavy work runs in its own mutually exclusive callback group while services and light
-subscriptions use a reentrant group, all under a MultiThreadedExecutor, so a long
-perception or reasoning step never blocks the executor (DESIGN.md §10).
+subscriptions use a reentrant group, all under a MultiThreadedExecutor whose pool has a
+thread for every query allowed to wait (``max_pending_queries``) plus the groups' own, so
+queries waiting for the reasoner never starve perception (docs/ros.md, "Threads").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-import message_filters
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
@@ -22,7 +23,13 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from frs_ros.paths import config_path
 from frs_ros.ros.interfaces import MessageTypes, RclpyTypes
 from frs_ros.ros.jobs import RateLimiter, frame_from_messages
+from frs_ros.ros.sync import ApproximateSync
 from frs_ros.sources import Frame
+
+try:  # part of every ROS 2 install, but not on PyPI: the pip-only route has none
+    import message_filters
+except ImportError:
+    message_filters = None
 
 RELIABILITIES = ("sensor_data", "reliable", "best_effort")
 
@@ -111,40 +118,51 @@ class FrameInput:
         image_topic = str(p("image_topic"))
         if p("use_compressed") and not image_topic.endswith("/compressed"):
             image_topic += "/compressed"  # image_transport's naming
-        group = node.heavy_group
-        self.subscribers: list[Any] = [
-            message_filters.Subscriber(
-                node,
-                node.types.get(image_type),
-                image_topic,
-                qos_profile=qos_from(p("image_reliability")),
-                callback_group=group,
-            )
-        ]
+        inputs = [(image_type, image_topic, p("image_reliability"))]
         if p("use_depth"):
-            for type_name, topic, rel in (
-                ("sensor_msgs/msg/Image", p("depth_topic"), p("depth_reliability")),
+            inputs += [
+                ("sensor_msgs/msg/Image", str(p("depth_topic")), p("depth_reliability")),
                 (
                     "sensor_msgs/msg/CameraInfo",
-                    p("camera_info_topic"),
+                    str(p("camera_info_topic")),
                     p("camera_info_reliability"),
                 ),
-            ):
-                self.subscribers.append(
-                    message_filters.Subscriber(
-                        node,
-                        node.types.get(type_name),
-                        str(topic),
-                        qos_profile=qos_from(rel),
-                        callback_group=group,
-                    )
+            ]
+        queue, slop = int(p("sync_queue_size")), float(p("slop"))
+        if message_filters is not None:
+            self._subscribers = [
+                message_filters.Subscriber(
+                    node,
+                    node.types.get(t),
+                    topic,
+                    qos_profile=qos_from(rel),
+                    callback_group=node.heavy_group,
                 )
-            self.sync = message_filters.ApproximateTimeSynchronizer(
-                self.subscribers, int(p("sync_queue_size")), float(p("slop"))
+                for t, topic, rel in inputs
+            ]
+            self.subscriptions = [s.sub for s in self._subscribers]
+            if len(inputs) > 1:
+                self.sync = message_filters.ApproximateTimeSynchronizer(
+                    self._subscribers, queue, slop
+                )
+                self.sync.registerCallback(self._callback)
+            else:
+                self._subscribers[0].registerCallback(self._callback)
+            return
+        # No message_filters (pip-only route): plain subscriptions feed the same pairing.
+        sync = (
+            ApproximateSync(len(inputs), queue, slop, self._callback) if len(inputs) > 1 else None
+        )
+        self.subscriptions = [
+            node.create_subscription(
+                node.types.get(t),
+                topic,
+                self._callback if sync is None else partial(sync.add, i),
+                qos_from(rel),
+                callback_group=node.heavy_group,
             )
-            self.sync.registerCallback(self._callback)
-        else:
-            self.subscribers[0].registerCallback(self._callback)
+            for i, (t, topic, rel) in enumerate(inputs)
+        ]
 
     def _callback(self, image: Any, depth: Any = None, info: Any = None) -> None:
         if not self.node.active:
@@ -154,20 +172,33 @@ class FrameInput:
         except ValueError as exc:  # bad encoding, size mismatch...: log, keep running
             self.node.get_logger().error(f"dropping frame: {exc}")
             return
-        if self.limiter.accept(frame.stamp):
+        if not self.limiter.accept(frame.stamp):
+            return
+        try:
             self.on_frame(frame)
+        except Exception as exc:  # an exception here would end the executor: log, keep serving
+            self.node.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
 
     def destroy(self) -> None:
-        for sub in self.subscribers:
-            self.node.destroy_subscription(sub.sub)
-        self.subscribers = []
+        for sub in self.subscriptions:
+            self.node.destroy_subscription(sub)
+        self.subscriptions = []
+
+
+def executor_threads(node: FrsNode) -> int:
+    """A thread per query allowed to wait for the reasoner, one for the heavy group (frames),
+    one for light callbacks: waiting service calls can then never hold every thread."""
+    pending = (
+        int(node.param("max_pending_queries")) if node.has_parameter("max_pending_queries") else 0
+    )
+    return pending + 2
 
 
 def run(node_factory: Callable[[], FrsNode], args: list[str] | None = None) -> int:
     """Init rclpy, start the node (autostart), spin a MultiThreadedExecutor until Ctrl-C."""
     rclpy.init(args=args)
     node = node_factory()
-    executor = MultiThreadedExecutor()
+    executor = MultiThreadedExecutor(num_threads=executor_threads(node))
     executor.add_node(node)
     try:
         if node.param("autostart"):

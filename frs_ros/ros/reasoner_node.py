@@ -7,6 +7,7 @@ The LLM loads on configure and is freed on cleanup."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.reasoning import ReasonerConfig
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.jobs import ReasonerJob
+from frs_ros.ros.jobs import Answer, ReasonerJob
 from frs_ros.ros.node_base import FrsNode, qos_from, resolve_config, run
 
 REASONER_PARAMS: dict[str, Any] = {
@@ -25,6 +26,7 @@ REASONER_PARAMS: dict[str, Any] = {
     "max_new_tokens": 512,
     "timeout_s": 30.0,
     "max_query_chars": 2000,
+    "max_pending_queries": 4,  # queries waiting for the reasoner; more are refused as busy
     "prompt": "full",  # system prompt style: full | brief (the one the model was trained with)
 }
 
@@ -53,6 +55,9 @@ class ReasonerEndpoints:
 
     def __init__(self, node: FrsNode, job: ReasonerJob) -> None:
         self.node, self.job = node, job
+        # Each waiting query holds an executor thread (node_base.executor_threads).
+        self.max_pending = int(node.param("max_pending_queries"))
+        self._slots = threading.BoundedSemaphore(self.max_pending)
         self.listeners: list[Callable[[Any], None]] = []  # in-process result consumers
         get, group = node.types.get, node.light_group
         reliable = qos_from("reliable", depth=10)
@@ -92,14 +97,25 @@ class ReasonerEndpoints:
     def on_query(self, query: Any) -> None:
         self._answer(query)
 
-    def _answer(self, query: Any):
+    def _answer(self, query: Any) -> Answer:
         if not self.node.active:
             return self.job.failure("node is not active", str(query.id))
-        answer = self.job.answer(query)
-        log = self.node.get_logger()
-        (log.info if answer.success else log.warning)(
-            f"query {answer.result.query_id!r}: {answer.message}"
-        )
+        if not self._slots.acquire(blocking=False):
+            return self.job.failure(
+                f"busy: {self.max_pending} queries are already waiting for the reasoner; "
+                "try again later",
+                str(query.id),
+            )
+        try:
+            answer = self.job.answer(query)
+        finally:
+            self._slots.release()
+        summary = f"query {answer.result.query_id!r}: {answer.message}"
+        # one call site per severity: rclpy refuses a logger call site that changes severity
+        if answer.success:
+            self.node.get_logger().info(summary)
+        else:
+            self.node.get_logger().warning(summary)
         self.publish(answer.result)
         return answer
 

@@ -1,0 +1,139 @@
+"""``frs ros up``: start a described graph (``frs_ros.deploy.graph``) as OS processes, one
+per node, the way ``ros2 launch`` does: each node gets the namespace remap, the parameter
+file and a second parameter file holding its launch-argument overrides; output lines are
+prefixed with the node's name; Ctrl-C (SIGINT) or SIGTERM stops every node.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from frs_ros.deploy.graph import Graph, NodeSpec, overrides_yaml
+
+
+def node_command(graph: Graph, spec: NodeSpec, overrides_file: Path) -> list[str]:
+    """The command line of one node process (``python -m frs_ros.ros <executable> ...``)."""
+    return [
+        sys.executable,
+        "-m",
+        "frs_ros.ros",
+        spec.executable,
+        "--ros-args",
+        "-r",
+        f"__ns:=/{graph.namespace}",
+        "--params-file",
+        str(graph.params_file),
+        "--params-file",
+        str(overrides_file),
+    ]
+
+
+class GraphProcesses:
+    """The running node processes of a graph; a context manager that stops them on exit."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        env: Mapping[str, str] | None = None,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.graph = graph
+        self._tmp = tempfile.TemporaryDirectory(prefix="frs_ros_up_")
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._pumps: list[threading.Thread] = []
+        for spec in graph.nodes:
+            overrides = Path(self._tmp.name) / f"{spec.name}.yaml"
+            overrides.write_text(overrides_yaml(spec))
+            proc = subprocess.Popen(
+                node_command(graph, spec, overrides),
+                env=dict(env) if env is not None else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+            self.processes[spec.name] = proc
+            pump = threading.Thread(
+                target=_pump, args=(f"[{spec.name}-{proc.pid}] ", proc.stdout, echo), daemon=True
+            )
+            pump.start()
+            self._pumps.append(pump)
+
+    def poll(self) -> dict[str, int | None]:
+        """Exit code per node (None while running)."""
+        return {name: proc.poll() for name, proc in self.processes.items()}
+
+    def wait(self) -> int:
+        """Until every node has exited; the worst exit code."""
+        codes = [proc.wait() for proc in self.processes.values()]
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        return max((abs(c) for c in codes), default=0)
+
+    def interrupt(self) -> None:
+        """SIGINT every running node: rclpy shuts down cleanly on it."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+
+    def stop(self, timeout_s: float = 10.0) -> int:
+        """Interrupt every node, SIGKILL those still running after ``timeout_s``."""
+        self.interrupt()
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        code = self.wait()
+        self._tmp.cleanup()
+        return code
+
+    def __enter__(self) -> GraphProcesses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pump(prefix: str, stream: IO[str], echo: Callable[[str], None]) -> None:
+    for line in stream:
+        echo(prefix + line.rstrip("\n"))
+
+
+def run_graph(graph: Graph, env: Mapping[str, str] | None = None) -> int:
+    """Start the graph and wait; SIGINT/SIGTERM stop it. The exit code of the worst node."""
+    if graph.rviz_config is not None:
+        print(
+            "use_rviz: RViz is not part of the pip-only route; on a ROS machine run "
+            f"`rviz2 -d {graph.rviz_config}`",
+            file=sys.stderr,
+        )
+    processes = GraphProcesses(graph, env, echo=lambda line: print(line, flush=True))
+    names = ", ".join(f"{n}[{p.pid}]" for n, p in processes.processes.items())
+    print(f"frs ros up: {names} in /{graph.namespace} (Ctrl-C stops)", flush=True)
+
+    interrupts = 0
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # only signal the children here: the main thread is inside Popen.wait()
+        nonlocal interrupts
+        interrupts += 1
+        for proc in processes.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT if interrupts == 1 else signal.SIGKILL)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return processes.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        processes.stop()

@@ -1,0 +1,39 @@
+"""A one-shot client of the ``reason_segment`` service (``frs ros ask``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rclpy
+
+from frs_ros.ros.interfaces import RclpyTypes
+
+
+def ask(
+    text: str,
+    *,
+    namespace: str = "frs",
+    follow_up: bool = False,
+    track: bool = False,
+    wait_s: float = 120.0,
+) -> Any:
+    """Call ``/<namespace>/reason_segment``; the ReasonSegment response."""
+    types = RclpyTypes()
+    srv = types.get("frs_ros/srv/ReasonSegment")
+    name = f"/{namespace.strip('/')}/reason_segment" if namespace.strip("/") else "/reason_segment"
+    rclpy.init()
+    try:
+        node = rclpy.create_node("frs_ask")
+        client = node.create_client(srv, name)
+        if not client.wait_for_service(timeout_sec=min(wait_s, 30.0)):
+            raise TimeoutError(f"no {name} service (is `frs ros up` running?)")
+        request = srv.Request(
+            query=types.new("frs_ros/msg/ReasonQuery", text=text, follow_up=follow_up, track=track)
+        )
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=wait_s)
+        if not future.done():
+            raise TimeoutError(f"{name} gave no answer within {wait_s:g} s")
+        return future.result()
+    finally:
+        rclpy.try_shutdown()
