@@ -119,7 +119,7 @@ def test_cli_generate_then_eval(tmp_path, capsys):
     out = tmp_path / "eval"
     assert main(["eval", str(data), "--method", "oracle", "--out", str(out), "--no-progress"]) == 0
     assert json.loads((out / "efficiency.json").read_text())["samples"] == 9
-    assert main(["eval", str(data), "--method", "openai", "--out", str(out)]) == 2
+    assert main(["eval", str(data), "--method", "openai", "--out", str(tmp_path / "o")]) == 2
     assert "needs --endpoint" in capsys.readouterr().err
     assert main(["bench", "generate", "--out", str(data), "--size", "12"]) == 2
 

@@ -31,13 +31,34 @@ def test_bag_to_twins_cached_and_resumable(tmp_path, pipeline, storage) -> None:
     assert report.ok and report.frames == 3 and report.built == 3
     assert [t.index for t in twins] == [0, 1, 2] and twins[0].width == 40
     assert twins[1].stamp > twins[0].stamp
-    cached = sorted((tmp_path / "cache").rglob("*.json"))
+    cached = sorted((tmp_path / "cache").rglob("[0-9]*.json"))
     assert len(cached) == 3
     cached[1].unlink()  # as if killed before frame 1 was written
     again, report = bag_to_twins(bag, tmp_path / "cache", pipeline, "tiny")
     assert (
         report.built == 1 and [t.to_dict() for t in again][::2] == [t.to_dict() for t in twins][::2]
     )
+
+
+def test_twin_cache_kill_then_other_settings_get_a_fresh_folder(tmp_path, pipeline) -> None:
+    """The cache policy (frs_ros.manifest.keyed_folder): a build killed after 2 frames and
+    resumed with another depth topic or stride must not reuse the first build's twins."""
+    import json
+
+    bag = write_bag(tmp_path / "bag", n_frames=3, storage="mcap")
+    cache = tmp_path / "cache"
+    _, killed = bag_to_twins(bag, cache, pipeline, "tiny", max_frames=2)  # the "kill"
+    assert killed.built == 2
+    _, changed = bag_to_twins(bag, cache, pipeline, "tiny", stride=2)
+    assert changed.built == 2 and changed.frames == 2  # frames 0 and 2, none reused
+    _, resumed = bag_to_twins(bag, cache, pipeline, "tiny")
+    assert resumed.built == 1 and resumed.frames == 3  # same settings: frames 0, 1 reused
+    manifests = sorted(cache.rglob("manifest.json"))
+    assert len(manifests) == 2
+    strides = sorted(json.loads(m.read_text())["stride"] for m in manifests)
+    assert strides == [1, 2]
+    assert all(json.loads(m.read_text())["profile_sha256"] not in ("", "missing")
+               for m in manifests)  # fmt: skip
 
 
 def test_corrupted_bag_is_skipped_and_reported(tmp_path, pipeline) -> None:

@@ -19,9 +19,12 @@ from frs_ros.evaluation.predictors import (
     RandomPredictor,
     ReasonerPredictor,
 )
+from frs_ros.manifest import ensure_manifest, file_digest, settings_digest, slug
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
+LLM_METHODS: tuple[str, ...] = ("hf", "openai", "config")
+DEFAULT_HF_MODEL = "Qwen/Qwen3-0.6B"
 
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -41,7 +44,12 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--mode", default="twin", choices=MODES, help="twin: reasoning only; "
                    "full: render -> perception -> twin -> reasoning")  # fmt: skip
     p.add_argument("--models", default="default", help="full mode: perception profile")
-    p.add_argument("--out", default=None, help="output folder (default: out/eval/<method>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default: out/eval/<method>[-<model>]-<mode>-<settings digest>); "
+        "resuming one made with other settings is refused",
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
     add_reasoner_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random baseline seed")
@@ -110,7 +118,7 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
     if args.method == "largest":
         return LargestPredictor()
     if args.method == "hf":
-        cfg = {"kind": "hf", "model": args.model or "Qwen/Qwen3-0.6B"}
+        cfg = {"kind": "hf", "model": args.model or DEFAULT_HF_MODEL}
         cfg |= {k: v for k in ("adapter", "dtype", "device") if (v := getattr(args, k))}
     elif args.method == "openai":
         if not args.endpoint or not args.model:
@@ -129,19 +137,65 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
     return ReasonerPredictor(runtime, config, name=name)
 
 
+def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
+    """What determines the predictions of ``frs eval`` (its manifest). ``--limit`` is left
+    out: it bounds how many samples are scored, not what each prediction is, so a rerun with
+    a larger limit extends the run."""
+    settings: dict[str, object] = {
+        "command": "eval",
+        "method": args.method,
+        "mode": args.mode,
+        "data": str(data),
+        "data_sha256": file_digest(data),
+        "seed": args.seed,
+    }
+    if args.mode == "full":
+        settings["models"] = args.models
+    if args.method == "hf":
+        settings |= {
+            "model": args.model or DEFAULT_HF_MODEL,
+            "adapter_sha256": file_digest(args.adapter),
+            "dtype": args.dtype,
+        }
+    elif args.method == "openai":
+        settings |= {"model": args.model, "endpoint": args.endpoint}
+    elif args.method == "config":
+        settings["reasoner_config_sha256"] = file_digest(args.reasoner_config)
+    if args.method in LLM_METHODS:
+        cfg = reasoner_config(args)  # validates the flags before anything is loaded
+        settings |= {
+            "prompt": cfg.prompt,
+            "max_rounds": cfg.max_rounds,
+            "max_new_tokens": cfg.max_new_tokens,
+            "timeout_s": cfg.timeout_s,
+        }
+    return settings
+
+
+def default_out(settings: dict[str, object]) -> Path:
+    """``out/eval/<method>[-<model>]-<mode>-<digest>``: one folder per set of settings."""
+    parts = [str(settings["method"])]
+    if settings.get("model"):
+        parts.append(slug(str(settings["model"])))
+    parts += [str(settings["mode"]), settings_digest(settings)]
+    return Path("out/eval") / "-".join(parts)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     data = Path(args.data)
     path = data / f"{args.split}.jsonl" if data.is_dir() else data
     samples = list(read_jsonl(path))
     if not samples:
         raise ValueError(f"{path} holds no samples")
+    settings = eval_settings(args, path)
+    out = Path(args.out) if args.out else default_out(settings)
+    ensure_manifest(out, settings)  # before any model loads: a mismatch fails at once
     predictor = build_predictor(args)
     pipeline = None
     if args.mode == "full":
         from frs_ros.perception import PerceptionPipeline
 
         pipeline = PerceptionPipeline.from_profile(args.models)
-    out = Path(args.out or f"out/eval/{args.method}-{args.mode}")
     report = evaluate(
         samples,
         predictor,

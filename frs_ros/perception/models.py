@@ -98,13 +98,19 @@ class ModelProfile:
         return cls(**d)
 
 
+def profile_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """The YAML file of a profile name (``config/models/<name>.yaml``) or path (may not exist)."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = config_path("models", f"{name_or_path}.yaml")
+    return path
+
+
 def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelProfile:
     """A profile by name (``default``, ``tiny``: ``config/models/<name>.yaml``) or YAML path."""
     if isinstance(name_or_path, ModelProfile):
         return name_or_path
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = config_path("models", f"{name_or_path}.yaml")
+    path = profile_path(name_or_path)
     if not path.is_file():
         names = sorted(p.stem for p in config_path("models").glob("*.yaml"))
         raise ValueError(f"no model profile {str(name_or_path)!r}: not a file nor one of {names}")

@@ -21,10 +21,29 @@ def add_reasoner_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# ReasonerConfig's own validator names its fields; a command-line user typed the flags.
+_FLAGS = {
+    "max_rounds": "--max-rounds",
+    "max_new_tokens": "--max-new-tokens",
+    "timeout_s": "--timeout",
+}
+
+
 def reasoner_config(args: argparse.Namespace) -> ReasonerConfig:
-    return ReasonerConfig(
-        max_rounds=args.max_rounds,
-        max_new_tokens=args.max_new_tokens,
-        timeout_s=args.timeout,
-        prompt=args.prompt,
-    )
+    """The validated config of the flags (``ReasonerConfig.__post_init__`` is the one
+    validator); a bad value raises ValueError naming the flag. Call it before loading any
+    model, so a typo fails at once. Not ``with_query_options``: there 0 means "unset", while
+    ``--max-rounds 0`` means no tool rounds."""
+    try:
+        return ReasonerConfig(
+            max_rounds=args.max_rounds,
+            max_new_tokens=args.max_new_tokens,
+            timeout_s=args.timeout,
+            prompt=args.prompt,
+        )
+    except ValueError as err:
+        message = str(err)
+        field = message.split(" ", 1)[0]
+        if field in _FLAGS:
+            message = f"{_FLAGS[field]}: {message}"
+        raise ValueError(message) from None

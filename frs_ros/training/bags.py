@@ -5,10 +5,13 @@ images decoded by the ROS layer's pure-numpy converter), the reader ``frs segmen
 too, so offline twins are built from exactly the pixels the live node would see.
 
 Cache: one JSON file per frame twin under
-``<cache_dir>/<bag hash>/<topic>/<profile>/<frame index>.json`` — content-addressed by the
-bag's hash (its metadata and storage files: sizes plus the first and last MiB of each, so
-hashing a 50 GB bag stays cheap), the image topic, the frame index and the perception
-profile. Already cached frames are skipped, so an interrupted build resumes; the tracker
+``<cache_dir>/<bag hash>/<topic>/<settings digest>/<frame index>.json`` — content-addressed
+by the bag's hash (its metadata and storage files: sizes plus the first and last MiB of
+each, so hashing a 50 GB bag stays cheap), the image topic, the frame index and a digest of
+everything else a twin depends on: the perception profile (name and file hash), depth and
+CameraInfo topics and frame stride, recorded in that folder's ``manifest.json``
+(``frs_ros.manifest.keyed_folder``). Other settings get a fresh sub-folder, never another
+run's twins. Already cached frames are skipped, so an interrupted build resumes; the tracker
 then restarts at the first uncached frame (track ids of a resumed bag may differ from an
 uninterrupted build, masks do not). A bag that cannot be opened, and a frame that cannot
 be decoded or perceived, is skipped and reported — never fatal.
@@ -25,6 +28,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from frs_ros.manifest import file_digest, keyed_folder
+from frs_ros.perception.models import profile_path
 from frs_ros.sources import iter_bag_images
 from frs_ros.twin import FrameTwin
 
@@ -82,11 +87,23 @@ def bag_to_twins(
         key = bag_hash(path)
         pipeline.reset()
         images = iter_bag_images(path, image_topic, depth_topic, info_topic)
+        settings = {
+            "bag_sha256": key,
+            "depth_topic": depth_topic,
+            "info_topic": info_topic,
+            "profile": profile,
+            "profile_sha256": file_digest(profile_path(profile)),
+            "stride": stride,  # the tracker sees only these frames: ids depend on it
+        }
+        folder = None
         for image in tqdm(images, desc=Path(path).name):
             index = image.index
             if index % stride or (max_frames and len(twins) >= max_frames):
                 continue
-            file = Path(cache_dir) / key / _slug(image.topic) / profile / f"{index}.json"
+            if folder is None:  # the topic is known once the first image is read
+                topic_dir = Path(cache_dir) / key / _slug(image.topic)
+                folder = keyed_folder(topic_dir, {**settings, "image_topic": image.topic})
+            file = folder / f"{index}.json"
             if file.is_file():
                 twins.append(FrameTwin.from_dict(json.loads(file.read_text())))
                 continue

@@ -116,6 +116,9 @@ class GRPOConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimSettings = field(default_factory=OptimSettings)
 
+    def __post_init__(self) -> None:
+        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, self.timeout_s, self.prompt)
+
 
 @dataclass
 class SFTConfig:
@@ -140,6 +143,21 @@ class SFTConfig:
     optim: OptimSettings = field(
         default_factory=lambda: OptimSettings(learning_rate=5e-5, weight_decay=0.01, epochs=3)
     )
+
+    def __post_init__(self) -> None:
+        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, None, self.prompt)
+        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, None, self.teacher_prompt)
+
+
+def _check_reasoner_bounds(
+    max_rounds: int, max_new_tokens: int, timeout_s: float | None, prompt: str
+) -> None:
+    """Recipe bounds go through the reasoner's one validator when the recipe is loaded,
+    not hours later when the first rollout is built."""
+    from frs_ros.reasoning.engine import ReasonerConfig
+
+    extra = {} if timeout_s is None else {"timeout_s": timeout_s}
+    ReasonerConfig(max_rounds=max_rounds, max_new_tokens=max_new_tokens, prompt=prompt, **extra)
 
 
 @dataclass
@@ -171,12 +189,34 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
         kwargs[name] = value
     try:
         return cls(**kwargs)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"bad {where or cls.__name__}: {err}") from err
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+# Settings that do not change what a stage produces (where and how often it checkpoints).
+_BOOKKEEPING = {"output_dir", "save_steps", "save_total_limit", "log_steps"}
+# Inputs named by path: the manifest records a hash of their content, not only the name.
+_INPUT_FILES = ("train_file", "init_adapter", "teacher_chains", "teacher_adapter")
+
+
+def stage_settings(stage: str, cfg: Any) -> dict[str, Any]:
+    """The manifest of a training stage (``frs_ros.manifest``): every setting of ``cfg``
+    except bookkeeping, plus content hashes of its input files and adapters."""
+    from frs_ros.manifest import file_digest
+
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: strip(v) if isinstance(v, dict) else v for k, v in d.items()
+                if k not in _BOOKKEEPING}  # fmt: skip
+
+    settings: dict[str, Any] = {"command": f"train {stage}", **strip(to_dict(cfg))}
+    for key in _INPUT_FILES:
+        if settings.get(key):
+            settings[f"{key}_sha256"] = file_digest(settings[key])
+    return settings
 
 
 STAGES = {

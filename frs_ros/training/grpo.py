@@ -28,10 +28,11 @@ from typing import Any
 
 import torch
 
+from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import Reasoner, ReasonerConfig
 from frs_ros.reasoning.runtime import Sampling
 from frs_ros.reasoning.runtime.hf import HFRuntime
-from frs_ros.training.config import GRPOConfig
+from frs_ros.training.config import GRPOConfig, stage_settings
 from frs_ros.training.judge import Judge, JudgeConfig
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import IGNORE, collate, encode_rollout, token_logprobs
@@ -81,7 +82,10 @@ class RolloutScorer:
         reasoner = Reasoner(
             runtime,
             ReasonerConfig(
-                cfg.max_rounds, cfg.max_new_tokens, timeout_s=cfg.timeout_s, prompt=cfg.prompt
+                max_rounds=cfg.max_rounds,
+                max_new_tokens=cfg.max_new_tokens,
+                timeout_s=cfg.timeout_s,
+                prompt=cfg.prompt,
             ),
         )
         results = []
@@ -111,6 +115,8 @@ def run_grpo(
     stop_after: int | None = None,
     name: str = "grpo",
 ) -> TrainResult:
+    # refuse to resume a run made with other settings before anything loads
+    ensure_manifest(cfg.output_dir, stage_settings(name, cfg))
     samples = list(samples) if samples is not None else read_jsonl(cfg.train_file)
     teacher: dict[str, str] = {}
     if cfg.gamma > 0:

@@ -16,9 +16,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult
 from frs_ros.reasoning.prompt import system_prompt, user_prompt
-from frs_ros.training.config import SFTConfig
+from frs_ros.training.config import SFTConfig, stage_settings
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import Encoded, collate, encode_rollout, weighted_nll
 from frs_ros.training.model import load_policy, load_runtime_for, save_policy
@@ -157,6 +158,8 @@ def run_sft(
     """Chains (generated once, cached in ``output_dir/chains.jsonl``), rejection sampling,
     SFT. Re-running resumes from the newest checkpoint."""
     out = Path(cfg.output_dir)
+    # before chains.jsonl is reused: chains of another teacher or prompt must not be
+    ensure_manifest(out, stage_settings("sft", cfg))
     samples = list(samples) if samples is not None else read_jsonl(cfg.train_file)
     chain_file = out / "chains.jsonl"
     if chains is None:
