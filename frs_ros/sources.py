@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,25 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+# What a damaged file raises while being read: PIL (OSError, e.g. a 0-byte or truncated
+# image; DecompressionBombError), PyAV (FFmpegError, a ValueError), short reads (EOFError).
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    EOFError,
+    Image.DecompressionBombError,
+)
+
+
+@contextmanager
+def _reading(path: Path, what: str, errors: tuple[type[BaseException], ...] = _READ_ERRORS):
+    """Turn a damaged input's error into one ValueError that names the file."""
+    try:
+        yield
+    except errors as exc:
+        raise ValueError(f"cannot read {what} {path}: {exc}") from None
+
+
 DEPTH_SUFFIX = "_depth"  # image.png + image_depth.png (16-bit mm or float m) = RGB-D
 
 
@@ -103,14 +123,18 @@ def _companion_depth(colour: Path) -> np.ndarray | None:
     path = colour.with_name(colour.stem + DEPTH_SUFFIX + colour.suffix)
     if not path.is_file():
         return None
-    with Image.open(path) as im:
+    with _reading(path, "depth image"), Image.open(path) as im:
         return np.asarray(im)  # uint16 = millimetres; perception converts to metres
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    with _reading(path, "image"), Image.open(path) as im:
+        return _rgb(im)
 
 
 def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
     if kind == "image":
-        with Image.open(path) as im:
-            yield Frame(0, 0.0, _rgb(im), _companion_depth(path))
+        yield Frame(0, 0.0, _read_rgb(path), _companion_depth(path))
         return
     if kind == "folder":
         files = sorted(
@@ -121,10 +145,9 @@ def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
         if not files:
             raise ValueError(f"folder {path} has no images")
         for i, f in enumerate(files):
-            with Image.open(f) as im:
-                yield Frame(i, i / fps, _rgb(im), _companion_depth(f))
+            yield Frame(i, i / fps, _read_rgb(f), _companion_depth(f))
         return
-    with Image.open(path) as im:
+    with _reading(path, "animation"), Image.open(path) as im:
         t = 0.0
         for i, page in enumerate(ImageSequence.Iterator(im)):
             yield Frame(i, t, _rgb(page))
@@ -140,7 +163,9 @@ def _video_frames(path: Path) -> Iterator[Frame]:
             f"reading {path.suffix} video needs PyAV: pip install av "
             "(or convert the video to a folder of PNGs or a GIF)"
         ) from None
-    with av.open(str(path)) as container:
+    with _reading(path, "video"), av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("it has no video stream")
         stream = container.streams.video[0]
         for i, frame in enumerate(container.decode(stream)):
             stamp = float(frame.time) if frame.time is not None else float(i)
@@ -188,13 +213,14 @@ def iter_bag_images(
     a synchronised RGB-D camera writes them; a bad depth or CameraInfo message is skipped
     with a warning.
     """
-    from rosbags.highlevel import AnyReader
+    from rosbags.highlevel import AnyReader, AnyReaderError
 
     from frs_ros.ros.image_conversion import depth_to_metres
 
     path = Path(path)
     bag = path.parent if path.is_file() and path.suffix == ".db3" else path
-    with AnyReader([bag]) as reader:
+    # rosbags reports a truncated or corrupt bag as AnyReaderError, an Exception only
+    with _reading(path, "rosbag2", (AnyReaderError,)), AnyReader([bag]) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections}
         if not image_topic:
             candidates = [t for t, ty in topics.items() if ty in IMAGE_TYPES and "depth" not in t]
