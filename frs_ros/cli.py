@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from frs_ros.paths import config_path
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.sources import Frame, iter_frames, kind_of
+from frs_ros.terminal import escape_terminal
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils
 from frs_ros.twin.serialize import to_compact, to_verbose
@@ -60,13 +62,19 @@ def build_twin(args: argparse.Namespace) -> tuple[Twin, dict[str, float]]:
     """Run perception over the input; returns the twin and perception timings."""
     from frs_ros.perception import PerceptionPipeline
 
+    # Read the first frame before loading any model: a damaged input fails in a second.
+    source = _frames(args)
+    first = next(source, None)
+    if first is None:
+        raise ValueError(f"{args.input} yielded no frames")
     t0 = time.perf_counter()
     pipeline = PerceptionPipeline.from_profile(args.models, args.perception)
     load_s = time.perf_counter() - t0
     labels = [s.strip() for s in args.labels.split(",") if s.strip()]
     frames = []
     t0 = time.perf_counter()
-    for frame in tqdm(_frames(args), desc="perception", unit="frame", total=args.max_frames):
+    inputs = itertools.chain([first], source)
+    for frame in tqdm(inputs, desc="perception", unit="frame", total=args.max_frames):
         frames.append(
             pipeline.process_frame(
                 frame.rgb,
@@ -77,8 +85,6 @@ def build_twin(args: argparse.Namespace) -> tuple[Twin, dict[str, float]]:
                 frame_id=frame.frame_id,
             )
         )
-    if not frames:
-        raise ValueError(f"{args.input} yielded no frames")
     per_frame = (time.perf_counter() - t0) / len(frames)
     return Twin(frames), {"models_load_s": load_s, "perception_per_frame_s": per_frame}
 
@@ -100,7 +106,7 @@ def cmd_twin(args: argparse.Namespace) -> int:
         Path(args.out).write_text(text)
         print(f"wrote the twin of {len(twin)} frame(s), {len(twin.ids)} object(s) to {args.out}")
     else:
-        print(text)
+        print(escape_terminal(text, keep_newlines=True))  # labels may come from --labels
     return 0
 
 
@@ -123,10 +129,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from frs_ros.reasoning import Reasoner, answer_masks, validate_query
 
     query = validate_query(args.query)
+    config = reasoner_config(args)  # bad flags fail before any model loads
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     twin, timings = build_twin(args)
-    reasoner = Reasoner(_load_runtime(args.reasoner), reasoner_config(args))
+    reasoner = Reasoner(_load_runtime(args.reasoner), config)
     result = reasoner.answer(twin, query)
     masks = answer_masks(twin, result.ids)
 
@@ -162,8 +169,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     }
     (out / "result.json").write_text(json.dumps(report, indent=2))
     labels = {i: twin.last_seen(i).label for i in result.ids}
-    print(f"query: {query}")
-    print(f"answer: {result.outcome} ids={result.ids} {labels}")
+    print(f"query: {escape_terminal(query)}")
+    print(escape_terminal(f"answer: {result.outcome} ids={result.ids} {labels}"))
     if result.unknown_ids:
         print(f"ids not in the twin (ignored): {result.unknown_ids}")
     print(f"wrote {out}/result.json, overlay.png and {len(masks.frames)} mask frame(s)")
@@ -171,8 +178,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="frs", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="frs", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment what a query means in an input")
@@ -208,15 +216,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit code 2), with user-typed text escaped."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, escape_terminal(f"{self.prog}: error: {message} (see --help)") + "\n")
+
+
+# Bad input or environment: exit code 2. Anything else is a bug or a failing server: 1.
+_INPUT_ERRORS = (ValueError, FileNotFoundError, ImportError, OSError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
-        print(f"frs {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"frs {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, _INPUT_ERRORS):
+            code, text = 2, str(exc)
+        else:
+            code, text = 1, f"{type(exc).__name__}: {exc} (--debug shows the traceback)"
+        print(escape_terminal(f"frs {args.command}: error: {text}"), file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":
