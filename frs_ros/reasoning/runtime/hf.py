@@ -10,6 +10,10 @@ new ``complete(text)`` tokenizes ``text``, keeps the cached positions of the lon
 token prefix (``DynamicCache.crop``), and prefills only the rest. Rounds after
 ``<results>`` and second queries on the same twin therefore cost only their new tokens.
 Call :meth:`HFRuntime.reset_cache` after changing the model's weights.
+
+``dtype: auto`` keeps the checkpoint's dtype except where it would be slow: on a CPU
+without native bf16 (no AVX512-BF16 / AMX-BF16) torch emulates bf16 matmuls, several times
+slower than float32 (docs/cpu.md), so ``auto`` loads float32 there.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,42 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
     if dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
     return _DTYPES[dtype]
+
+
+# CPU flags (/proc/cpuinfo) for native bf16 matmuls, which oneDNN uses for torch's bf16
+FAST_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` text (read when None; empty elsewhere)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:  # not Linux: no flags, so ``auto`` takes the safe float32
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_has_fast_bf16(flags: Iterable[str] | None = None) -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16)."""
+    return bool(FAST_BF16_FLAGS & set(cpu_flags() if flags is None else flags))
+
+
+def auto_dtype(checkpoint: torch.dtype, device: torch.device) -> torch.dtype:
+    """The dtype ``dtype: auto`` runs: the checkpoint's, unless that is slow on this CPU.
+
+    Half precision on a CPU without native support is emulated (bf16 prefill measured at
+    ~1/5 of float32's speed on an AVX2 machine, issue 15), so it becomes float32.
+    """
+    if device.type != "cpu" or checkpoint not in (torch.bfloat16, torch.float16):
+        return checkpoint
+    if checkpoint == torch.bfloat16 and cpu_has_fast_bf16():
+        return checkpoint
+    return torch.float32
 
 
 def resolve_device(device: str) -> torch.device:
@@ -159,6 +199,8 @@ class HFRuntime:
         except OSError as err:
             raise _missing("model", name, err) from err
         lm = lm.to(torch_device)
+        if torch_dtype == "auto":  # the checkpoint's dtype, unless emulated on this CPU
+            lm = lm.to(auto_dtype(lm.dtype, torch_device))
         if adapter is not None:
             lm = load_adapter(lm, adapter, local_files_only=_offline(str(adapter), offline))
         return cls(lm, tokenizer, thinking=thinking, sampling=sampling)
