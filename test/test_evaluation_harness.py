@@ -149,3 +149,38 @@ def test_tiny_random_qwen3_runs_through_the_harness(splits, tmp_path, monkeypatc
     assert eff["latency_ms_per_query"] > 0 and eff["throughput_fps"] > 0
     assert eff["tokens_per_query"] <= 4 and eff["samples"] == 2
     assert "| hf:tiny | twin |" in (tmp_path / "efficiency.md").read_text()
+
+
+def test_cli_refuses_to_resume_with_other_settings(tmp_path, capsys):
+    """Killed after 3 samples (--limit), rerun with another seed: refused, naming the key;
+    rerun with the same settings: resumed."""
+    data = tmp_path / "bench"
+    assert main(["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits",
+                 "test", "--no-progress", "--size", "64x64"]) == 0  # fmt: skip
+    out = tmp_path / "eval"
+    run = ["eval", str(data), "--method", "random", "--out", str(out), "--no-progress"]
+    assert main([*run, "--limit", "3"]) == 0
+    capsys.readouterr()
+    assert main([*run, "--seed", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "seed: 0 -> 1" in err and len(err.splitlines()) == 1
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3  # untouched
+    assert main(run) == 0
+    assert "(resumed: 3 samples" in capsys.readouterr().out
+
+
+def test_default_eval_folder_is_named_after_its_settings(tmp_path):
+    from frs_ros.cli import build_parser
+    from frs_ros.evaluation.cli import default_out, eval_settings
+
+    data = tmp_path / "test.jsonl"
+    data.write_text("")
+
+    def folder(*extra):
+        args = build_parser().parse_args(["eval", str(data), "--method", "hf", *extra])
+        return default_out(eval_settings(args, data))
+
+    a, b = folder("--model", "Qwen/Qwen3-0.6B"), folder("--model", "Qwen/Qwen3-8B")
+    assert a != b and a.name.startswith("hf-Qwen__Qwen3-0.6B-twin-")
+    assert folder("--model", "Qwen/Qwen3-0.6B", "--prompt", "brief") != a
+    assert folder("--model", "Qwen/Qwen3-0.6B") == a  # stable

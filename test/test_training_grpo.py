@@ -59,3 +59,24 @@ def test_grpo_runs_through_the_engine(tmp_path) -> None:
     assert (tmp_path / "student" / "final" / "adapter_config.json").is_file()
     with pytest.raises(ValueError, match="teacher_chains"):
         run_grpo(GRPOConfig(model="tiny", gamma=0.5, output_dir=str(tmp_path / "x")), samples)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path) -> None:
+    import dataclasses
+
+    from frs_ros.manifest import ManifestMismatch
+
+    samples = [Sample.from_ids("a", random_twin(1, size=(16, 16), seed=1), "the object", [1])]
+    cfg = GRPOConfig(
+        model="tiny",
+        output_dir=str(tmp_path / "teacher"),
+        num_generations=2,
+        max_new_tokens=8,
+        lora=LoraSettings(r=2, alpha=4),
+        optim=OptimSettings(max_steps=2, save_steps=1),
+    )
+    assert run_grpo(cfg, samples, stop_after=1).steps == 1  # killed after one step
+    with pytest.raises(ManifestMismatch, match=r'prompt: "full" -> "brief"'):
+        run_grpo(dataclasses.replace(cfg, prompt="brief"), samples)
+    with pytest.raises(ValueError, match="max_new_tokens must be"):
+        GRPOConfig(max_new_tokens=10**9)  # recipe bounds are checked when loaded

@@ -134,3 +134,19 @@ def test_kill_and_resume_reaches_the_same_weights(tmp_path) -> None:
     assert [m["loss"] for m in resumed.metrics] == pytest.approx(
         [m["loss"] for m in full.metrics[1:]], rel=0, abs=0
     )
+
+
+def test_resume_with_other_settings_is_refused(tmp_path) -> None:
+    import dataclasses
+
+    from frs_ros.manifest import ManifestMismatch
+
+    samples = [_sample(i) for i in range(2)]
+    cfg = _cfg(tmp_path / "run")
+    run_sft(cfg, samples, stop_after=1)  # killed after one step
+    changed = dataclasses.replace(cfg, min_iou=0.5, optim=dataclasses.replace(cfg.optim, seed=3))
+    with pytest.raises(ManifestMismatch, match=r"min_iou: 0.7 -> 0.5; optim.seed: 0 -> 3"):
+        run_sft(changed, samples)
+    # bookkeeping is not a setting of the output: a new save interval still resumes
+    same = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, save_steps=2))
+    assert run_sft(same, samples).resumed_from == 1

@@ -61,8 +61,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    parser = argparse.ArgumentParser(prog="python -m frs_ros.training")
-    add_train_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["train", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    """``python -m frs_ros.training STAGE ...`` = ``frs train STAGE ...``: the same error
+    handling (one line, exit code 2, ``--debug`` for tracebacks)."""
+    from frs_ros.cli import main as frs_main
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = ["--debug"] if "--debug" in args else []
+    return frs_main([*debug, "train", *(a for a in args if a != "--debug")])
