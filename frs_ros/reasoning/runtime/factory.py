@@ -8,6 +8,8 @@ Keys (unknown keys are an error, to catch typos):
 - ``adapter``: LoRA adapter directory (``hf``), ``dtype``, ``device``, ``local_files_only``
 - ``threads`` (intra-op threads, null = one per core) and ``context`` (tokens the KV cache
   holds) for ``ort-genai``, the CPU runtime (docs/cpu.md)
+- ``model`` may be a local ``.gguf`` file (``hf``; ``frs models get``)
+- ``constrained``: decode inside the protocol grammar (``hf``; frs_ros.reasoning.grammar)
 - ``thinking``: Qwen3 thinking mode on/off in the chat template
 - ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
 - ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
@@ -36,6 +38,7 @@ _KEYS = {
         "thinking",
         "sampling",
         "local_files_only",
+        "constrained",
     },
     "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling"},
     "openai": {"kind", "model", "thinking", "sampling", "endpoint", "tokenizer"},
@@ -92,6 +95,7 @@ def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
             adapter=cfg.get("adapter"),
             thinking=thinking,
             sampling=sampling,
+            constrained=bool(cfg.get("constrained", False)),
         )
     return HFRuntime.from_pretrained(
         model,
@@ -101,6 +105,7 @@ def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
         thinking=thinking,
         sampling=sampling,
         local_files_only=cfg.get("local_files_only"),
+        constrained=bool(cfg.get("constrained", False)),
     )
 
 

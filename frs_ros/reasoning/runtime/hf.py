@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from frs_ros.reasoning.grammar import ProtocolGrammar
 from frs_ros.reasoning.runtime.base import (
     Completion,
     Sampling,
@@ -120,6 +121,24 @@ def _missing(what: str, name: str, err: Exception) -> ModelNotAvailableError:
     )
 
 
+def _gguf_source(path: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments for a local GGUF file, after checking what it needs."""
+    file = Path(path)
+    if not file.is_file():
+        raise ModelNotAvailableError(
+            f"GGUF file {path} does not exist; `frs models list` shows the sources and "
+            f"`frs models get NAME --dir {file.parent}` assembles one"
+        )
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read GGUF)
+    except ImportError as err:
+        raise ImportError(
+            f"loading {path} needs the gguf package: pip install 'frs_ros[gguf]' "
+            "(or pip install gguf torch==2.13.0)"
+        ) from err
+    return {"pretrained_model_name_or_path": str(file.parent), "gguf_file": file.name}
+
+
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
@@ -144,6 +163,7 @@ class HFRuntime:
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
+        constrained: bool = False,
     ) -> None:
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError("the tokenizer has no chat template; HFRuntime needs one")
@@ -160,6 +180,9 @@ class HFRuntime:
             self._generator = torch.Generator(device=self.device).manual_seed(self.sampling.seed)
         self._cache: Any = None
         self._cached_ids: list[int] = []
+        #: protocol grammar when decoding is constrained (frs_ros.reasoning.grammar)
+        self.grammar: ProtocolGrammar | None = ProtocolGrammar() if constrained else None
+        self._vocabulary: list[str] = []
         #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
         self.last_prefill_tokens = 0
 
@@ -176,9 +199,13 @@ class HFRuntime:
         thinking: bool = False,
         sampling: Sampling | None = None,
         local_files_only: bool | None = None,
+        constrained: bool = False,
     ) -> HFRuntime:
         """Load a Qwen3 checkpoint (hub id or local dir) and an optional peft LoRA adapter.
 
+        ``model`` may also be a local ``.gguf`` file (``frs models get``): transformers
+        dequantises it and builds the tokenizer and chat template from it (the ``gguf``
+        package is needed).
         ``local_files_only`` defaults to True when ``model`` is a local directory or
         ``HF_HUB_OFFLINE`` is set. Missing files raise :class:`ModelNotAvailableError`
         naming the model and how to supply it.
@@ -188,13 +215,16 @@ class HFRuntime:
         name = str(model)
         torch_dtype, torch_device = resolve_dtype(dtype), resolve_device(device)
         offline = _offline(name, local_files_only)
+        source: dict[str, Any] = {"pretrained_model_name_or_path": name}
+        if name.endswith(".gguf"):
+            source, offline = _gguf_source(name), True
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=offline)
+            tokenizer = AutoTokenizer.from_pretrained(**source, local_files_only=offline)
         except (OSError, ValueError) as err:
             raise _missing("tokenizer of", name, err) from err
         try:
             lm = AutoModelForCausalLM.from_pretrained(
-                name, dtype=torch_dtype, local_files_only=offline
+                **source, dtype=torch_dtype, local_files_only=offline
             )
         except OSError as err:
             raise _missing("model", name, err) from err
@@ -203,7 +233,7 @@ class HFRuntime:
             lm = lm.to(auto_dtype(lm.dtype, torch_device))
         if adapter is not None:
             lm = load_adapter(lm, adapter, local_files_only=_offline(str(adapter), offline))
-        return cls(lm, tokenizer, thinking=thinking, sampling=sampling)
+        return cls(lm, tokenizer, thinking=thinking, sampling=sampling, constrained=constrained)
 
     @classmethod
     def tiny(
@@ -215,6 +245,7 @@ class HFRuntime:
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
+        constrained: bool = False,
     ) -> HFRuntime:
         """Random-weight 2-layer Qwen3 + the tiny tokenizer: real code paths, meaningless text."""
         from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
@@ -231,7 +262,14 @@ class HFRuntime:
             model = model.to(dt)
         if adapter is not None:
             model = load_adapter(model, adapter, local_files_only=True)
-        return cls(model, tokenizer, thinking=thinking, sampling=sampling, reuse_cache=reuse_cache)
+        return cls(
+            model,
+            tokenizer,
+            thinking=thinking,
+            sampling=sampling,
+            reuse_cache=reuse_cache,
+            constrained=constrained,
+        )
 
     # ------------------------------------------------------------------ LLMRuntime
 
@@ -271,9 +309,15 @@ class HFRuntime:
         if deadline_passed(deadline):
             return Completion("", 0, "deadline")
         logits = self._prefill(self._checked_ids(text))
+        pattern = self.grammar.pattern_for(text) if self.grammar is not None else None
         new_ids: list[int] = []
         while True:
-            token = self._choose(logits)
+            if pattern is None:
+                token = self._choose(logits)
+            else:
+                token = self._choose_in_grammar(logits, pattern, self._decode(new_ids))
+                if token is None:  # nothing fits (cannot happen below the grammar's bounds)
+                    return Completion(self._decode(new_ids), len(new_ids), "stop")
             if token in self._eos_ids:
                 return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
             new_ids.append(token)
@@ -330,6 +374,24 @@ class HFRuntime:
         scores = self._warpers(None, logits.float()[None])
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
+
+    def _choose_in_grammar(self, logits: torch.Tensor, pattern: Any, generated: str) -> int | None:
+        """The model's choice among the tokens the protocol grammar allows next."""
+        assert self.grammar is not None
+        k = min(self.grammar.top_k, logits.shape[-1])
+        if self.sampling.greedy:
+            ranked = torch.topk(logits, k).indices.tolist()
+        else:  # a random order drawn from the model's distribution: sampling with rejection
+            probs = torch.softmax(self._warpers(None, logits.float()[None]), dim=-1)[0]
+            k = min(k, int((probs > 0).sum()))
+            ranked = torch.multinomial(probs, k, generator=self._generator).tolist()
+        if not self._vocabulary:  # the text of every token id the model can emit
+            size, n = logits.shape[-1], min(len(self.tokenizer), logits.shape[-1])
+            texts = self.tokenizer.batch_decode([[i] for i in range(n)])
+            self._vocabulary = texts + [""] * (size - n)  # padded embedding rows: never
+        return self.grammar.choose(
+            pattern, generated, ranked, self._vocabulary, lambda t: float(logits[t])
+        )
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)

@@ -1,0 +1,99 @@
+"""Constrained decoding of the rollout protocol (frs_ros.reasoning.grammar)."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning.grammar import ProtocolGrammar
+from frs_ros.reasoning.protocol import check_format
+from frs_ros.reasoning.runtime import load_runtime
+from frs_ros.reasoning.runtime.hf import HFRuntime
+from frs_ros.twin import FrameTwin, Twin, TwinObject
+
+G = ProtocolGrammar(max_reason_chars=40)
+FIRST = G.pattern_for("<|im_start|>assistant\n")
+TURN = G.pattern_for('...<results>{"results": []}</results>')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<reason>mugs hold tea</reason><plan>[{"tool": "find", "args": {"label": "mug"}}]</plan>',
+        '<reason>r</reason>\n<answer>{"ids": [3, 12]}</answer>',
+        '<reason>r</reason><answer>{"ids":[]}</answer>',
+        '<reason>r</reason><plan>[{"tool":"nearest","args":{"to":"camera","label":"cup"}},'
+        ' {"tool": "size_rank", "args": {"ids": [1, "prev"], "order": "asc"}}]</plan>',
+        '<reason>r</reason><plan>[{"tool": "appeared", "args": {}}]</plan>',
+    ],
+)
+def test_protocol_turns_are_in_the_grammar(text):
+    assert FIRST.fullmatch(text) is not None
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        '<reason>r</reason><plan>[{"tool": "fetch',  # unknown tool
+        '<reason>r</reason><plan>[{"tool": "find", "args": {"id": 1}}]',  # wrong argument
+        '<reason>r</reason><plan>[{"tool": "size", "args": {"id": "mug"',  # id must be a number
+        '<reason>r</reason><plan>[{"tool": "size_rank", "args": {"order": "big"',  # bad choice
+        '<reason>r</reason><answer>{"ids": ["mug"',  # ids are integers
+        "<reason>r</reason>The answer is",  # prose after the reason
+        "Sure! <reason>",  # anything before the reason
+        "<reason>" + "x" * 41,  # the reason is bounded
+    ],
+)
+def test_off_protocol_prefixes_are_rejected(prefix):
+    assert not G.allows(FIRST, prefix)
+
+
+def test_turn_after_results_has_no_reason():
+    assert G.allows(TURN, '<answer>{"ids": [1]}</answer>')
+    assert not G.allows(TURN, "<reason>")
+
+
+def test_choose_prefers_the_model_and_falls_back_to_the_vocabulary():
+    vocab = ["<reason>", "hello", "<answer>", "</reason>", "<plan>", "x"]
+    score = [0.0, 5.0, 1.0, 0.0, 2.0, 0.0]
+    # ranked best first: "hello" does not fit at the start, "<reason>" does
+    assert G.choose(FIRST, "", [1, 0], vocab, score.__getitem__) == 0
+    # none of the ranked fits after the reason: the best-scoring fitting token is taken
+    assert G.choose(FIRST, "<reason>r</reason>", [1, 5], vocab, score.__getitem__) == 4
+    assert G.choose(FIRST, "<reason>r</reason>", [], ["zz"], score.__getitem__) is None
+
+
+def _twin() -> Twin:
+    h, w = 40, 60
+    objs = []
+    for i, (label, x0) in enumerate([("mug", 5), ("plate", 30)], start=1):
+        mask = np.zeros((h, w), bool)
+        mask[10:30, x0 : x0 + 15] = True
+        objs.append(TwinObject.from_mask(i, label, 0.9, mask))
+    return Twin([FrameTwin(index=0, stamp=0.0, width=w, height=h, objects=objs)])
+
+
+def test_random_weights_constrained_always_follow_the_protocol():
+    """A random-weight model never writes the protocol by itself; constrained, every turn
+    it writes is inside the grammar and the rollout never ends unparseable."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        free = HFRuntime.tiny()
+        runtime = load_runtime({"kind": "hf", "model": "tiny", "constrained": True})
+    runtime.grammar = G
+    reasoner = Reasoner(runtime, ReasonerConfig(max_new_tokens=160, max_rounds=2))
+    result = reasoner.answer(_twin(), "the mug")
+    assert result.outcome in ("answered", "empty", "max_rounds", "max_tokens")
+    spans = result.transcript.spans
+    model_turns = [(i, t) for i, (t, src) in enumerate(spans) if src == "model"]
+    for i, text in model_turns:
+        before = "".join(t for t, _ in spans[:i])
+        pattern = G.pattern_for(before)
+        assert G.allows(pattern, text), text
+    if result.outcome in ("answered", "empty"):
+        assert check_format(result.transcript.rollout)
+        json.loads(result.transcript.rollout.rsplit("<answer>", 1)[1][: -len("</answer>")])
+    unconstrained = Reasoner(free, ReasonerConfig(max_new_tokens=40)).answer(_twin(), "the mug")
+    assert not G.allows(FIRST, unconstrained.transcript.rollout)
