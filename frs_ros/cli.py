@@ -132,7 +132,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
     config = reasoner_config(args)  # bad flags fail before any model loads
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    twin, timings = build_twin(args)
+    if args.twin:  # a given twin (e.g. the example's ground truth) replaces perception
+        twin, timings = Twin.from_dict(json.loads(Path(args.twin).read_text())), {}
+    else:
+        twin, timings = build_twin(args)
     reasoner = Reasoner(_load_runtime(args.reasoner), config)
     result = reasoner.answer(twin, query)
     masks = answer_masks(twin, result.ids)
@@ -192,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="reasoner config: default | cpu | tiny | openai | a YAML",
     )
     seg.add_argument("--out", default="out/segment", help="output directory")
+    seg.add_argument("--twin", default=None, help="reason over this twin JSON, no perception")
     add_reasoner_arguments(seg)
     seg.set_defaults(func=cmd_segment)
 

@@ -1,6 +1,7 @@
 """The ``frs`` command line with the tiny profiles: image and video in, outputs written."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from PIL import Image
 
 from frs_ros.cli import main
 from frs_ros.sources import iter_frames, kind_of
+from frs_ros.twin import Twin
 
 
 def scene(t: int) -> np.ndarray:
@@ -135,3 +137,23 @@ def test_sources_pair_depth_images_with_colour(tmp_path):
     assert frames[1].depth.dtype == np.uint16 and int(frames[1].depth[0, 0]) == 1201
     (single,) = iter_frames(folder / "f0.png")
     assert int(single.depth[5, 5]) == 1200
+
+
+def test_segment_over_a_given_twin_skips_perception(tmp_path):
+    """--twin: the example's ground-truth twin is reasoned over as is (no perception runs:
+    the perception profile named here does not exist)."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "kitchen_image"
+    twin = Twin.from_dict(json.loads((example / "twin.json").read_text()))
+    book = next(o.id for o in twin.frames[0].objects if o.label == "book")
+    cfg = tmp_path / "scripted.yaml"
+    answer = f'<reason>books are read</reason><answer>{{"ids": [{book}]}}</answer>'
+    cfg.write_text(json.dumps({"runtime": {"kind": "scripted", "outputs": [answer]}}))
+    out = tmp_path / "out"
+    args = ["segment", str(example / "image.png"), "--twin", str(example / "twin.json")]
+    args += ["-q", "the thing I could read", "--reasoner", str(cfg), "--models", "absent.yaml"]
+    assert main([*args, "--out", str(out)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert (result["ids"], result["outcome"]) == ([book], "answered")
+    mask = np.array(Image.open(out / "masks" / "frame_0000.png")) > 0
+    assert np.array_equal(mask, twin.frames[0].object(book).decode_mask())
+    assert (out / "overlay.png").is_file()
