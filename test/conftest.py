@@ -149,3 +149,14 @@ def server():
     s = FakeServer()
     yield s
     s.close()
+
+
+# Live ROS 2 tests (test/ros_live.py): a module's ``live`` fixture yields (graph, client).
+@pytest.fixture
+def graph(live):
+    return live[0]
+
+
+@pytest.fixture
+def client(live):
+    return live[1]

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -265,11 +266,13 @@ class Client:
             f"{node}/get_state", "lifecycle_msgs/srv/GetState", srv.Request()
         ).current_state.label
 
-    def transition(self, node: str, transition_id: int) -> bool:
+    def transition(self, node: str, label: str) -> bool:
+        """By label, as ``ros2 lifecycle set`` does (rclpy 7.1 answers an invalid transition
+        given by id with no response at all; by label it answers success=False)."""
         from lifecycle_msgs.msg import Transition
 
         srv = self.types.get("lifecycle_msgs/srv/ChangeState")
-        request = srv.Request(transition=Transition(id=transition_id))
+        request = srv.Request(transition=Transition(label=label))
         return self.call(f"{node}/change_state", "lifecycle_msgs/srv/ChangeState", request).success
 
     def close(self) -> None:
@@ -278,6 +281,25 @@ class Client:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
+
+
+@contextmanager
+def running_graph(
+    domain: int, arguments: dict[str, str], tmp: Path, record: dict[str, str]
+) -> Iterator[tuple[LiveGraph, Client]]:
+    """``frs ros up`` + a client recording ``record`` (topic -> type); on exit the graph
+    must stop cleanly on SIGINT (exit code 0). Its log is printed for failing tests."""
+    graph = LiveGraph(domain, arguments, tmp)
+    client = Client(domain)
+    for topic, type_name in record.items():
+        client.record(topic, type_name)
+    try:
+        yield graph, client
+    finally:
+        client.close()
+        code = graph.stop()
+        print(graph.log()[-4000:])
+        assert code == 0, f"frs ros up exited {code}"
 
 
 def to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:

@@ -14,7 +14,16 @@ import time
 
 import numpy as np
 import pytest
-from ros_live import Client, H, LiveGraph, W, overlay_array, require_live_ros, scene, wait_until
+from ros_live import (
+    Client,
+    H,
+    W,
+    overlay_array,
+    require_live_ros,
+    running_graph,
+    scene,
+    wait_until,
+)
 
 require_live_ros()
 
@@ -25,24 +34,15 @@ SEC = 1_764_000_000  # stamps near today's epoch: a float second loses ~240 ns h
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """The running graph and the test client."""
-    graph = LiveGraph(
-        DOMAIN,
-        {
-            "profile": "tiny",
-            "reasoner_config": "reasoner_tiny.yaml",
-            "use_depth": "true",
-        },
-        tmp_path_factory.mktemp("live_pipeline"),
-    )
-    client = Client(DOMAIN)
-    for topic, type_name in (
-        ("twin", "frs_ros/msg/Twin"),
-        ("overlay", "sensor_msgs/msg/Image"),
-        ("markers", "visualization_msgs/msg/MarkerArray"),
-        ("result", "frs_ros/msg/ReasonResult"),
-    ):
-        client.record(topic, type_name)
-    try:
+    arguments = {"profile": "tiny", "reasoner_config": "reasoner_tiny.yaml", "use_depth": "true"}
+    record = {
+        "twin": "frs_ros/msg/Twin",
+        "overlay": "sensor_msgs/msg/Image",
+        "markers": "visualization_msgs/msg/MarkerArray",
+        "result": "frs_ros/msg/ReasonResult",
+    }
+    tmp = tmp_path_factory.mktemp("live_pipeline")
+    with running_graph(DOMAIN, arguments, tmp, record) as (graph, client):
         wait_until(
             lambda: client.service_exists("reason_segment") or not graph.running(),
             "the pipeline node to come up",
@@ -54,21 +54,6 @@ def live(tmp_path_factory):
             ("twin", "overlay", "markers"),
         )
         yield graph, client
-    finally:
-        client.close()
-        code = graph.stop()
-        print(graph.log()[-4000:])
-        assert code == 0, f"frs ros up exited {code}"
-
-
-@pytest.fixture
-def client(live):
-    return live[1]
-
-
-@pytest.fixture
-def graph(live):
-    return live[0]
 
 
 def _frame(client: Client, nanosec: int, **kwargs):

@@ -244,24 +244,28 @@ class PerceptionJob:
         self.pipeline = pipeline
         self.aggregator = TwinAggregator(window=window)
         self.extra_labels = list(extra_labels or [])
+        # a reset (lifecycle deactivate, another thread) waits for the frame in progress
+        self._lock = threading.Lock()
 
     def process(self, frame: Frame) -> Twin | None:
         """The twin after this frame, or None when the aggregator dropped it (out of order)."""
-        frame_twin = self.pipeline.process_frame(
-            frame.rgb,
-            depth=frame.depth,
-            intrinsics=frame.intrinsics,
-            stamp=frame.stamp,
-            extra_labels=self.extra_labels,
-            frame_id=frame.frame_id,
-        )
-        if not self.aggregator.push(frame_twin):
-            return None
-        return self.aggregator.twin()
+        with self._lock:
+            frame_twin = self.pipeline.process_frame(
+                frame.rgb,
+                depth=frame.depth,
+                intrinsics=frame.intrinsics,
+                stamp=frame.stamp,
+                extra_labels=self.extra_labels,
+                frame_id=frame.frame_id,
+            )
+            if not self.aggregator.push(frame_twin):
+                return None
+            return self.aggregator.twin()
 
     def reset(self) -> None:
-        self.pipeline.reset()
-        self.aggregator.clear()
+        with self._lock:
+            self.pipeline.reset()
+            self.aggregator.clear()
 
 
 def split_labels(text: str) -> list[str]:

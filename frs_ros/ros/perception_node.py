@@ -78,21 +78,24 @@ class PerceptionNode(FrsNode):
             self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
         )
         self.input = FrameInput(self, self.on_frame)
+        self.get_logger().info("configured: perception models loaded")
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
         perceive_and_publish(self, self.job, frame)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_deactivate(state)  # first: frames arriving now are dropped
         if self.job is not None:
-            self.job.reset()  # a later activation starts a new stream
-        return super().on_deactivate(state)
+            self.job.reset()  # then: a later activation starts a new stream
+        return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.input is not None:
             self.input.destroy()
         self.destroy_publisher(self.twin_pub)
         self.job = self.input = None  # drops the models
+        self.get_logger().info("cleaned up: perception models freed")
         return TransitionCallbackReturn.SUCCESS
 
 

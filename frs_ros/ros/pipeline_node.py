@@ -46,6 +46,7 @@ class PipelineNode(FrsNode):
             self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
         )
         self.input = FrameInput(self, self.on_frame)
+        self.get_logger().info("configured: perception models and reasoner loaded")
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
@@ -57,8 +58,9 @@ class PipelineNode(FrsNode):
         self.drawer.draw(frame.rgb, frame.stamp, frame.frame_id)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.perception.reset()
-        return super().on_deactivate(state)
+        result = super().on_deactivate(state)  # first: frames arriving now are dropped
+        self.perception.reset()  # then: a later activation starts a new stream
+        return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.input.destroy()
@@ -66,6 +68,7 @@ class PipelineNode(FrsNode):
         self.drawer.destroy()
         self.destroy_publisher(self.twin_pub)
         self.input = self.perception = self.reasoner = self.drawer = None  # frees the models
+        self.get_logger().info("cleaned up: perception models and reasoner freed")
         return TransitionCallbackReturn.SUCCESS
 
 

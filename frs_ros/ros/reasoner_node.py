@@ -35,8 +35,9 @@ def load_runtime_for(node: FrsNode) -> Any:
     from frs_ros.reasoning.runtime.factory import load_runtime
 
     config = yaml.safe_load(resolve_config(node.param("reasoner_config")).read_text()) or {}
-    if node.param("reasoner_device"):
-        config.setdefault("runtime", {})["device"] = str(node.param("reasoner_device"))
+    runtime = config.setdefault("runtime", {})
+    if node.param("reasoner_device") and runtime.get("kind") == "hf":  # the torch runtime
+        runtime["device"] = str(node.param("reasoner_device"))
     return load_runtime(config)
 
 
@@ -158,12 +159,14 @@ class ReasonerNode(FrsNode):
             qos_from("reliable"),
             callback_group=self.heavy_group,
         )
+        self.get_logger().info("configured: reasoner loaded")
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.destroy_subscription(self.twin_sub)
         self.endpoints.destroy()
         self.endpoints = None  # drops the runtime (model weights)
+        self.get_logger().info("cleaned up: reasoner freed")
         return TransitionCallbackReturn.SUCCESS
 
 
