@@ -166,8 +166,12 @@ def convert(
             *("-i", str(hf_dir), "-o", str(out), "-p", precision, "-e", "cpu"),
             *("-c", str(Path(tmp) / "cache")),
         ]
+        # prune_lm_head: a prefill computes the LM head for its last position only (the
+        # runtime reads no other logits; at 0.6B the head is ~1/4 of prefill FLOPs)
+        options = ["prune_lm_head=true"]
         if tied:  # one quantized table serves embedding and LM head: ~0.3 GB less at 0.6B
-            cmd += ["--extra_options", "shared_embeddings=true"]
+            options.append("shared_embeddings=true")
+        cmd += ["--extra_options", *options]
         run = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if run.returncode != 0:
             tail = (run.stdout + run.stderr)[-3000:]
