@@ -4,6 +4,10 @@ model answers (ids beyond int32, non-finite numbers) from a scripted reasoner.""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 import yaml
 from ros_live import Client, H, W, require_live_ros, running_graph, scene, wait_until
@@ -64,6 +68,8 @@ def test_lifecycle_through_the_real_services(graph, client):
     assert not refused.success and "not active" in refused.message
 
     assert client.transition(NODE, ACTIVATE) and state() == "active"
+    before_any_frame = client.ask("a mug")
+    assert not before_any_frame.success and "no frame received yet" in before_any_frame.message
     client.warm_up(lambda i: client.publish_compressed(scene(), "png", SEC - 100 + i), ("twin",))
 
     assert client.transition(NODE, DEACTIVATE) and state() == "inactive"
@@ -118,3 +124,36 @@ def test_hostile_model_answers_end_in_a_defined_outcome(graph, client, n):
 def test_shutdown_finalizes_the_node(graph, client):
     assert client.transition(NODE, SHUTDOWN)
     assert client.lifecycle_state(NODE) == "finalized"
+
+
+def test_configure_fails_clearly_when_the_model_is_missing(graph, client):
+    """A reasoner node of its own, pointed at a config that does not exist."""
+    node = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "frs_ros.ros",
+            "reasoner_node",
+            "--ros-args",
+            "-r",
+            "__ns:=/frs",
+            "-p",
+            "reasoner_config:=/nonexistent/reasoner.yaml",
+            "-p",
+            "autostart:=false",
+        ],
+        env=graph.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert client.lifecycle_state("frs_reasoner") == "unconfigured"
+        assert not client.transition("frs_reasoner", CONFIGURE)
+        assert client.lifecycle_state("frs_reasoner") == "unconfigured"
+        assert node.poll() is None  # still running, ready for a corrected configure
+    finally:
+        node.send_signal(signal.SIGINT)
+        output, _ = node.communicate(timeout=30)
+    assert "cannot load the reasoner runtime" in output
+    assert "/nonexistent/reasoner.yaml" in output

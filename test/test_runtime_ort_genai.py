@@ -197,3 +197,23 @@ def test_missing_extra_is_a_clear_error(monkeypatch, tmp_path):
         OrtGenaiRuntime(tmp_path)
     with pytest.raises(ImportError, match=r"frs_ros\[cpu-llm\]"):
         convert("tiny", tmp_path / "out")
+
+
+@needs_ort_genai
+def test_constrained_decoding_keeps_int4_output_in_the_protocol(int4_dir):
+    from frs_ros.reasoning import Reasoner, ReasonerConfig
+    from frs_ros.reasoning.protocol import check_format
+    from frs_ros.twin.synthetic import random_twin
+
+    rt = load_runtime({"kind": "ort-genai", "model": str(int4_dir), "constrained": True})
+    result = Reasoner(rt, ReasonerConfig(max_new_tokens=160, max_rounds=2)).answer(
+        random_twin(3, 1), "the mug"
+    )
+    assert result.outcome in ("answered", "empty", "max_rounds", "max_tokens")
+    spans = result.transcript.spans
+    for i, (text, source) in enumerate(spans):
+        if source == "model":
+            before = "".join(t for t, _ in spans[:i])
+            assert rt.grammar.allows(rt.grammar.pattern_for(before), text), text
+    if result.outcome in ("answered", "empty"):
+        assert check_format(result.transcript.rollout)
