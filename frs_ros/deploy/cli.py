@@ -54,6 +54,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0 if response.success else 1
 
 
+def cmd_play(args: argparse.Namespace) -> int:
+    from frs_ros.ros.player import play
+
+    n = play(
+        args.input,
+        namespace=args.namespace,
+        rate_hz=args.rate,
+        loop=args.loop,
+        max_frames=args.max_frames,
+        hfov_deg=args.hfov,
+    )
+    print(f"published {n} frame(s) on /{args.namespace.strip('/')}/image")
+    return 0
+
+
 def add_ros_parser(sub: Any) -> None:
     ros = sub.add_parser("ros", help="ROS 2 without a ROS install: build, start, ask")
     ros_sub = ros.add_subparsers(dest="ros_command", required=True)
@@ -70,6 +85,17 @@ def add_ros_parser(sub: Any) -> None:
     )
     up.add_argument("arguments", nargs="*", metavar="name:=value")
     up.set_defaults(func=cmd_up)
+
+    play = ros_sub.add_parser("play", help="publish an image, folder, video or bag as a camera")
+    play.add_argument("input", help="image, folder of images, .gif, video file or rosbag2")
+    play.add_argument("--namespace", default="frs")
+    play.add_argument("--rate", type=float, default=5.0, help="frames per second")
+    play.add_argument("--loop", action="store_true", help="start over at the end (Ctrl-C stops)")
+    play.add_argument("--max-frames", type=int, default=None)
+    play.add_argument(
+        "--hfov", type=float, default=60.0, help="field of view (deg) of inputs without intrinsics"
+    )
+    play.set_defaults(func=cmd_play)
 
     ask = ros_sub.add_parser("ask", help="call <namespace>/reason_segment with a query")
     ask.add_argument("query")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.ros import conversions as conv
@@ -34,21 +33,11 @@ class CameraNode(FrsNode):
 
     def publish_frame(self, frame: Frame) -> None:
         hdr = conv.header(self.types, frame.stamp, frame.frame_id)
-        self.rgb_pub.publish(conv.image_to_msg(self.types, frame.rgb, "rgb8", hdr))
-        if frame.depth is not None and frame.intrinsics is not None:
-            depth = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32)
-            self.depth_pub.publish(conv.image_to_msg(self.types, depth, "32FC1", hdr))
-            k = frame.intrinsics
-            h, w = frame.rgb.shape[:2]
-            self.info_pub.publish(
-                self.types.new(
-                    "sensor_msgs/msg/CameraInfo",
-                    header=hdr,
-                    height=h,
-                    width=w,
-                    k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], dtype=np.float64),
-                )
-            )
+        image, depth, info = conv.frame_to_msgs(self.types, frame, hdr)
+        self.rgb_pub.publish(image)
+        if depth is not None:
+            self.depth_pub.publish(depth)
+            self.info_pub.publish(info)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.input is not None:

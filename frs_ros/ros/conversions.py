@@ -17,6 +17,7 @@ import numpy as np
 from frs_ros.reasoning.answers import FrameMasks
 from frs_ros.ros.image_conversion import image_fields
 from frs_ros.ros.interfaces import MessageTypes
+from frs_ros.sources import Frame
 from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
 
@@ -222,3 +223,23 @@ def result_to_msg(
         tools_s=float(timings.get("tools_s", 0.0)),
         total_s=float(timings.get("total_s", 0.0)),
     )
+
+
+def frame_to_msgs(types: MessageTypes, frame: Frame, hdr: Any) -> tuple[Any, Any, Any]:
+    """A frame as the camera topics carry it: rgb8 Image, and when the frame has metric
+    depth and intrinsics, a 32FC1 depth Image (metres, 0 = no return) and CameraInfo;
+    otherwise None for those two."""
+    image = image_to_msg(types, frame.rgb, "rgb8", hdr)
+    if frame.depth is None or frame.intrinsics is None:
+        return image, None, None
+    depth = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32)
+    k = frame.intrinsics
+    h, w = frame.rgb.shape[:2]
+    info = types.new(
+        "sensor_msgs/msg/CameraInfo",
+        header=hdr,
+        height=h,
+        width=w,
+        k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], dtype=np.float64),
+    )
+    return image, image_to_msg(types, depth, "32FC1", hdr), info

@@ -56,6 +56,16 @@ class CameraIntrinsics:
             raise ValueError(f"K must have 9 entries, got {k.size}")
         return cls(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]))
 
+    @classmethod
+    def from_fov(cls, width: int, height: int, hfov_deg: float) -> CameraIntrinsics:
+        """A centred pinhole with square pixels and this horizontal field of view."""
+        if not 0 < hfov_deg < 180:
+            raise ValueError(
+                f"horizontal field of view must be in (0, 180) degrees, got {hfov_deg}"
+            )
+        f = (width / 2) / np.tan(np.radians(hfov_deg) / 2)
+        return cls(fx=float(f), fy=float(f), cx=width / 2, cy=height / 2)
+
     def backproject(self, u: float, v: float, z: float) -> tuple[float, float, float]:
         """Pixel (u, v) at depth z (metres) → point in the camera optical frame."""
         return ((u - self.cx) * z / self.fx, (v - self.cy) * z / self.fy, z)
