@@ -4,8 +4,9 @@ Both runtimes keep the cache of the last token sequence they fed the model. A ne
 ``complete(text)`` tokenizes ``text``, keeps the cached positions of the longest common
 token prefix, and prefills only the rest: rounds after ``<results>`` and second queries on
 the same twin (and a new twin under the same system prompt) cost only their new tokens.
-Stop strings, end-of-sequence, ``max_new_tokens`` and deadlines are handled here, once, so
-the two backends behave identically; a backend supplies ``_forward`` (run tokens on top of
+Stop strings, end-of-sequence, ``max_new_tokens``, deadlines and constrained decoding of
+the protocol grammar are handled here, once, so the backends behave identically; a backend
+supplies ``_forward`` (run tokens on top of
 the cache, return the last position's logits), ``_crop`` and ``_drop_cache``.
 """
 
@@ -70,8 +71,11 @@ class CachedTokenRuntime:
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
+        constrained: bool = False,
         device: torch.device | str = "cpu",
     ) -> None:
+        from frs_ros.reasoning.grammar import ProtocolGrammar
+
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"the tokenizer has no chat template; {type(self).__name__} needs one")
         self.tokenizer = tokenizer
@@ -84,6 +88,9 @@ class CachedTokenRuntime:
         if self.sampling.seed is not None:
             self._generator = torch.Generator(device=device).manual_seed(self.sampling.seed)
         self._cached_ids: list[int] = []
+        #: protocol grammar when decoding is constrained (frs_ros.reasoning.grammar)
+        self.grammar: ProtocolGrammar | None = ProtocolGrammar() if constrained else None
+        self._vocabulary: list[str] = []
         #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
         self.last_prefill_tokens = 0
 
@@ -125,9 +132,15 @@ class CachedTokenRuntime:
         if deadline_passed(deadline):
             return Completion("", 0, "deadline")
         logits = self._prefill(self._checked_ids(text))
+        pattern = self.grammar.pattern_for(text) if self.grammar is not None else None
         new_ids: list[int] = []
         while True:
-            token = self._choose(logits)
+            if pattern is None:
+                token = self._choose(logits)
+            else:
+                token = self._choose_in_grammar(logits, pattern, self._decode(new_ids))
+                if token is None:  # nothing fits (cannot happen below the grammar's bounds)
+                    return Completion(self._decode(new_ids), len(new_ids), "stop")
             if token in self._eos_ids:
                 return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
             new_ids.append(token)
@@ -182,6 +195,24 @@ class CachedTokenRuntime:
         scores = self._warpers(None, logits.float()[None])
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
+
+    def _choose_in_grammar(self, logits: torch.Tensor, pattern: Any, generated: str) -> int | None:
+        """The model's choice among the tokens the protocol grammar allows next."""
+        assert self.grammar is not None
+        k = min(self.grammar.top_k, logits.shape[-1])
+        if self.sampling.greedy:
+            ranked = torch.topk(logits, k).indices.tolist()
+        else:  # a random order drawn from the model's distribution: sampling with rejection
+            probs = torch.softmax(self._warpers(None, logits.float()[None]), dim=-1)[0]
+            k = min(k, int((probs > 0).sum()))
+            ranked = torch.multinomial(probs, k, generator=self._generator).tolist()
+        if not self._vocabulary:  # the text of every token id the model can emit
+            size, n = logits.shape[-1], min(len(self.tokenizer), logits.shape[-1])
+            texts = self.tokenizer.batch_decode([[i] for i in range(n)])
+            self._vocabulary = texts + [""] * (size - n)  # padded embedding rows: never
+        return self.grammar.choose(
+            pattern, generated, ranked, self._vocabulary, lambda t: float(logits[t])
+        )
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)

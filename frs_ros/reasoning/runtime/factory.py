@@ -9,7 +9,8 @@ Keys (unknown keys are an error, to catch typos):
 - ``threads`` (intra-op threads, null = one per core) and ``context`` (tokens the KV cache
   holds) for ``ort-genai``, the CPU runtime (docs/cpu.md)
 - ``model`` may be a local ``.gguf`` file (``hf``; ``frs models get``)
-- ``constrained``: decode inside the protocol grammar (``hf``; frs_ros.reasoning.grammar)
+- ``constrained``: decode inside the protocol grammar (``hf``, ``ort-genai``;
+  frs_ros.reasoning.grammar)
 - ``thinking``: Qwen3 thinking mode on/off in the chat template
 - ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
 - ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
@@ -40,7 +41,7 @@ _KEYS = {
         "local_files_only",
         "constrained",
     },
-    "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling"},
+    "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling", "constrained"},
     "openai": {"kind", "model", "thinking", "sampling", "endpoint", "tokenizer"},
     "scripted": {"kind", "outputs", "thinking"},
 }
@@ -120,6 +121,7 @@ def _ort_genai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRu
         context=int(cfg.get("context") or DEFAULT_CONTEXT),
         thinking=thinking,
         sampling=sampling,
+        constrained=bool(cfg.get("constrained", False)),
     )
 
 

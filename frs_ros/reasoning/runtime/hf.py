@@ -1,15 +1,13 @@
 """Hugging Face causal-LM runtime (Qwen3 family), with KV-cache reuse across calls.
 
-The decode loop is written here rather than delegated to ``model.generate`` because the
-runtime must know exactly which tokens its ``DynamicCache`` holds after every call (to
-crop it to the longest common prefix of the next transcript), how many tokens it had to
-prefill, and why it stopped; sampling itself uses transformers' logits warpers.
-
-Cache reuse: the runtime keeps the cache of the last token sequence it fed the model. A
-new ``complete(text)`` tokenizes ``text``, keeps the cached positions of the longest common
-token prefix (``DynamicCache.crop``), and prefills only the rest. Rounds after
-``<results>`` and second queries on the same twin therefore cost only their new tokens.
-Call :meth:`HFRuntime.reset_cache` after changing the model's weights.
+The decode loop is not delegated to ``model.generate`` because the runtime must know
+exactly which tokens its ``DynamicCache`` holds after every call (to crop it to the longest
+common prefix of the next transcript), how many tokens it had to prefill, and why it
+stopped. That loop (prefix reuse, stops, limits, sampling, the protocol grammar) is shared
+with the CPU runtime in :mod:`~frs_ros.reasoning.runtime.decoding`; this module supplies
+the forward pass and ``DynamicCache.crop``. Rounds after ``<results>`` and second queries
+on the same twin therefore cost only their new tokens. Call :meth:`HFRuntime.reset_cache`
+after changing the model's weights.
 
 ``dtype: auto`` keeps the checkpoint's dtype except where it would be slow: on a CPU
 without native bf16 (no AVX512-BF16 / AMX-BF16) torch emulates bf16 matmuls, several times
@@ -21,20 +19,14 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from frs_ros.reasoning.grammar import ProtocolGrammar
-from frs_ros.reasoning.runtime.base import (
-    Completion,
-    Sampling,
-    cut_at_stop,
-    deadline_passed,
-    validate_request,
-)
+from frs_ros.reasoning.runtime.base import Sampling
+from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +131,7 @@ def _gguf_source(path: str) -> dict[str, Any]:
     return {"pretrained_model_name_or_path": str(file.parent), "gguf_file": file.name}
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-class HFRuntime:
+class HFRuntime(CachedTokenRuntime):
     """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over a transformers causal LM.
 
     Build with :meth:`from_pretrained` (hub id or local directory, optional LoRA adapter)
@@ -165,26 +149,24 @@ class HFRuntime:
         reuse_cache: bool = True,
         constrained: bool = False,
     ) -> None:
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise ValueError("the tokenizer has no chat template; HFRuntime needs one")
         self.model = model.eval()
-        self.tokenizer = tokenizer
-        self.thinking = thinking
-        self.sampling = sampling or Sampling()
-        self.reuse_cache = reuse_cache
         self.device = next(model.parameters()).device
-        self._eos_ids = self._collect_eos_ids()
-        self._warpers = self._build_warpers()
-        self._generator: torch.Generator | None = None
-        if self.sampling.seed is not None:
-            self._generator = torch.Generator(device=self.device).manual_seed(self.sampling.seed)
         self._cache: Any = None
-        self._cached_ids: list[int] = []
-        #: protocol grammar when decoding is constrained (frs_ros.reasoning.grammar)
-        self.grammar: ProtocolGrammar | None = ProtocolGrammar() if constrained else None
-        self._vocabulary: list[str] = []
-        #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
-        self.last_prefill_tokens = 0
+        eos_ids: set[int] = set()
+        for source in (tokenizer.eos_token_id, model.generation_config.eos_token_id):
+            if isinstance(source, int):
+                eos_ids.add(source)
+            elif source is not None:
+                eos_ids.update(source)
+        super().__init__(
+            tokenizer,
+            eos_ids=eos_ids,
+            thinking=thinking,
+            sampling=sampling,
+            reuse_cache=reuse_cache,
+            constrained=constrained,
+            device=self.device,
+        )
 
     # ------------------------------------------------------------------ construction
 
@@ -271,86 +253,7 @@ class HFRuntime:
             constrained=constrained,
         )
 
-    # ------------------------------------------------------------------ LLMRuntime
-
-    def format_prompt(self, system: str, user: str) -> str:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
-        )
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.encode(text))
-
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text`` as the runtime feeds it (no extra special tokens)."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def reset_cache(self) -> None:
-        """Forget the KV cache (required after the model's weights change)."""
-        self._cache = None
-        self._cached_ids = []
-
-    @torch.inference_mode()
-    def next_token_logits(self, text: str) -> torch.Tensor:
-        """Logits (float32, on CPU) of the token after ``text``; uses and updates the cache."""
-        return self._prefill(self._checked_ids(text)).float().cpu()
-
-    @torch.inference_mode()
-    def complete(
-        self,
-        text: str,
-        *,
-        stop: Sequence[str],
-        max_new_tokens: int,
-        deadline: float | None = None,
-    ) -> Completion:
-        stops = validate_request(stop, max_new_tokens)
-        if deadline_passed(deadline):
-            return Completion("", 0, "deadline")
-        logits = self._prefill(self._checked_ids(text))
-        pattern = self.grammar.pattern_for(text) if self.grammar is not None else None
-        new_ids: list[int] = []
-        while True:
-            if pattern is None:
-                token = self._choose(logits)
-            else:
-                token = self._choose_in_grammar(logits, pattern, self._decode(new_ids))
-                if token is None:  # nothing fits (cannot happen below the grammar's bounds)
-                    return Completion(self._decode(new_ids), len(new_ids), "stop")
-            if token in self._eos_ids:
-                return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
-            new_ids.append(token)
-            out, hit = cut_at_stop(self._decode(new_ids), stops)
-            if hit:
-                return Completion(out, len(new_ids), "stop")
-            if len(new_ids) >= max_new_tokens:
-                return Completion(out, len(new_ids), "length")
-            if deadline_passed(deadline):
-                return Completion(out, len(new_ids), "deadline")
-            logits = self._forward([token])
-
-    # ------------------------------------------------------------------ internals
-
-    def _checked_ids(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        ids = self.encode(text)
-        if not ids:
-            raise ValueError("cannot complete an empty text: format_prompt() gives the start")
-        return ids
-
-    def _prefill(self, ids: list[int]) -> torch.Tensor:
-        """Bring the cache to ``ids`` reusing the common prefix; logits of the next token."""
-        keep = _common_prefix(self._cached_ids, ids) if self.reuse_cache else 0
-        keep = min(keep, len(ids) - 1)  # at least one token must run to get logits
-        if keep == 0:
-            self.reset_cache()
-        elif keep < len(self._cached_ids):
-            self._cache.crop(keep - len(self._cached_ids))  # negative: tokens to remove
-            self._cached_ids = self._cached_ids[:keep]
-        self.last_prefill_tokens = len(ids) - keep
-        return self._forward(ids[keep:])
+    # ------------------------------------------------------------------ backend hooks
 
     def _forward(self, ids: list[int]) -> torch.Tensor:
         from transformers import DynamicCache
@@ -368,60 +271,11 @@ class HFRuntime:
         self._cache, self._cached_ids = out.past_key_values, fed + list(ids)
         return out.logits[0, -1]
 
-    def _choose(self, logits: torch.Tensor) -> int:
-        if self.sampling.greedy:
-            return int(torch.argmax(logits))
-        scores = self._warpers(None, logits.float()[None])
-        probs = torch.softmax(scores, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
+    def _crop(self, keep: int) -> None:
+        self._cache.crop(keep - len(self._cached_ids))  # negative: tokens to remove
 
-    def _choose_in_grammar(self, logits: torch.Tensor, pattern: Any, generated: str) -> int | None:
-        """The model's choice among the tokens the protocol grammar allows next."""
-        assert self.grammar is not None
-        k = min(self.grammar.top_k, logits.shape[-1])
-        if self.sampling.greedy:
-            ranked = torch.topk(logits, k).indices.tolist()
-        else:  # a random order drawn from the model's distribution: sampling with rejection
-            probs = torch.softmax(self._warpers(None, logits.float()[None]), dim=-1)[0]
-            k = min(k, int((probs > 0).sum()))
-            ranked = torch.multinomial(probs, k, generator=self._generator).tolist()
-        if not self._vocabulary:  # the text of every token id the model can emit
-            size, n = logits.shape[-1], min(len(self.tokenizer), logits.shape[-1])
-            texts = self.tokenizer.batch_decode([[i] for i in range(n)])
-            self._vocabulary = texts + [""] * (size - n)  # padded embedding rows: never
-        return self.grammar.choose(
-            pattern, generated, ranked, self._vocabulary, lambda t: float(logits[t])
-        )
-
-    def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
-
-    def _collect_eos_ids(self) -> frozenset[int]:
-        ids: set[int] = set()
-        for source in (self.tokenizer.eos_token_id, self.model.generation_config.eos_token_id):
-            if isinstance(source, int):
-                ids.add(source)
-            elif source is not None:
-                ids.update(source)
-        return frozenset(ids)
-
-    def _build_warpers(self) -> Any:
-        from transformers import (
-            LogitsProcessorList,
-            TemperatureLogitsWarper,
-            TopKLogitsWarper,
-            TopPLogitsWarper,
-        )
-
-        s, warpers = self.sampling, LogitsProcessorList()
-        if s.greedy:
-            return warpers
-        warpers.append(TemperatureLogitsWarper(s.temperature))
-        if s.top_k:
-            warpers.append(TopKLogitsWarper(s.top_k))
-        if s.top_p < 1:
-            warpers.append(TopPLogitsWarper(s.top_p))
-        return warpers
+    def _drop_cache(self) -> None:
+        self._cache = None
 
 
 def tiny_qwen3(

@@ -66,6 +66,7 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
+        constrained: bool = False,
     ) -> None:
         og = require_ort_genai()
         from transformers import AutoTokenizer
@@ -104,6 +105,7 @@ class OrtGenaiRuntime(CachedTokenRuntime):
             thinking=thinking,
             sampling=sampling,
             reuse_cache=reuse_cache,
+            constrained=constrained,
         )
 
     # ------------------------------------------------------------------ backend hooks
