@@ -194,6 +194,7 @@ def test_a_normal_query_is_answered_and_published(client):
     [
         ({"text": ""}, "query is empty"),
         ({"text": "x" * 2001}, "at most 2000"),
+        ({"text": "a \x1b[31mred\x1b[0m mug"}, "control character"),
         ({"text": "a mug", "timeout_s": -1.0}, "timeout_s"),
         ({"text": "a mug", "timeout_s": float("nan")}, "timeout_s"),
         ({"text": "a mug", "timeout_s": float("inf")}, "timeout_s"),
@@ -204,6 +205,7 @@ def test_a_normal_query_is_answered_and_published(client):
     ids=[
         "empty",
         "too long",
+        "escape codes",
         "negative timeout",
         "nan timeout",
         "inf timeout",

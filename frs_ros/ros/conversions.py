@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from frs_ros.reasoning.answers import FrameMasks
+from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
 from frs_ros.ros.image_conversion import image_fields
 from frs_ros.ros.interfaces import MessageTypes
 from frs_ros.sources import Frame
 from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class _ExactStamps:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_masks
+from frs_ros.reasoning.engine import validate_query
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
 from frs_ros.ros.interfaces import MessageTypes
@@ -136,14 +137,10 @@ class ReasonerJob:
     def answer(self, query: Any) -> Answer:
         """Answer a frs_ros/msg/ReasonQuery. Never raises on bad input: success=False."""
         query_id = str(query.id) or f"q{next(self._ids)}"
-        text = str(query.text)
-        if not text.strip():
-            return self.failure("query is empty", query_id)
-        if len(text) > self.max_query_chars:
-            return self.failure(
-                f"query is {len(text)} characters; at most {self.max_query_chars} are accepted",
-                query_id,
-            )
+        try:  # empty, oversized, control characters: the one query validator of every interface
+            text = validate_query(str(query.text), self.max_query_chars)
+        except ValueError as exc:
+            return self.failure(str(exc), query_id)
         with self._lock:
             twin, previous = self._twin, self._previous
         if twin is None or not twin.frames:
