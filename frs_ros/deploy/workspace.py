@@ -38,8 +38,10 @@ _FOREIGN_PYTHON = re.compile(r"/opt/python/cp3\d+-cp3\d+/include/python3\.\d+")
 _FOREIGN_NUMPY = re.compile(
     r"/opt/python/cp3\d+-cp3\d+/lib/python3\.\d+/site-packages/numpy/(?:_)?core/include"
 )
-# What a change of triggers a rebuild; Python sources are symlinked, so editing them doesn't.
-_BUILD_INPUTS = ("CMakeLists.txt", "package.xml", "msg", "srv", "scripts", "launch", "config")
+# A change of these files' content triggers a rebuild (they are compiled or configure CMake);
+# installed files are symlinks (--symlink-install), so only adding or removing one does.
+_BUILT_FROM = ("CMakeLists.txt", "package.xml", "msg", "srv")
+_INSTALLED = ("scripts", "launch", "config", "rviz", PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -130,15 +132,18 @@ def repair_exports(prefix: Path) -> list[Path]:
 
 
 def inputs_fingerprint(source: Path) -> str:
-    """sha256 over the files whose change needs a new colcon build."""
-    digest = hashlib.sha256()
-    for name in _BUILD_INPUTS:
+    """sha256 over what needs a new colcon build: the content of the files it compiles, the
+    names of the files it installs."""
+    digest = hashlib.sha256(sys.executable.encode())
+    for name in (*_BUILT_FROM, *_INSTALLED):
         root = source / name
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for path in files:
+            if "__pycache__" in path.parts:
+                continue
             digest.update(str(path.relative_to(source)).encode())
-            digest.update(path.read_bytes())
-    digest.update(sys.executable.encode())
+            if name in _BUILT_FROM:
+                digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
