@@ -225,7 +225,9 @@ def test_bad_queries_are_refused_clearly_and_the_next_is_answered(client, option
 
 
 def test_four_concurrent_queries_while_frames_stream_at_10_hz(client):
-    """Waiting queries hold executor threads; perception must keep producing twins."""
+    """Four queries wait for the one LLM, each holding an executor thread, while frames
+    stream at 10 Hz: perception keeps its rate. The rate is compared with the same stream
+    without queries, measured just before, so the check holds on a slow or a busy machine."""
     _frame(client, 700_000_000)
     stop = threading.Event()
 
@@ -236,29 +238,38 @@ def test_four_concurrent_queries_while_frames_stream_at_10_hz(client):
             sec += 1
             stop.wait(0.1)
 
+    def twins_per_second(since: float, count: int) -> float:
+        return (len(client.messages("twin")) - count) / (time.monotonic() - since)
+
+    request_type = client.types.get("frs_ros/srv/ReasonSegment").Request
     streamer = threading.Thread(target=stream, daemon=True)
     streamer.start()
     try:
+        client.wait_for("twin", lambda m: m.header.stamp.sec > SEC)  # the stream is flowing
+        start, count = time.monotonic(), len(client.messages("twin"))
+        wait_until(lambda: len(client.messages("twin")) - count >= 10, "10 twins")
+        alone = twins_per_second(start, count)
+        start, count = time.monotonic(), len(client.messages("twin"))
         futures = [
             client.call_async(
                 "reason_segment",
                 "frs_ros/srv/ReasonSegment",
-                client.types.get("frs_ros/srv/ReasonSegment").Request(
+                request_type(
                     query=client.types.new("frs_ros/msg/ReasonQuery", id=f"c{i}", text="a mug")
                 ),
             )
             for i in range(4)
         ]
-        sent_at = len(client.messages("twin"))
         responses = [client.wait_future(f) for f in futures]
-        twins_while_waiting = len(client.messages("twin")) - sent_at
+        while_waiting = twins_per_second(start, count)
+        waited = time.monotonic() - start
     finally:
         stop.set()
         streamer.join()
     assert [r.success for r in responses] == [True] * 4, [r.message for r in responses]
     assert sorted(r.result.query_id for r in responses) == ["c0", "c1", "c2", "c3"]
-    # the four answers are serialised on one LLM; frames kept flowing meanwhile
-    assert twins_while_waiting >= 2, twins_while_waiting
+    print(f"twins/s alone {alone:.2f}, while 4 queries waited {while_waiting:.2f} ({waited:.1f} s)")
+    assert while_waiting >= 0.5 * alone, (alone, while_waiting, waited)
 
 
 def test_query_topic_tracking_and_reset(client):
