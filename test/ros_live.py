@@ -27,6 +27,13 @@ from PIL import Image as PILImage
 ROOT = Path(__file__).resolve().parents[1]
 H, W = 96, 128
 K = [110.0, 0.0, 64.0, 0.0, 110.0, 48.0, 0.0, 0.0, 1.0]
+# the graph's outputs, recorded by the tests
+OUTPUTS = {
+    "twin": "frs_ros/msg/Twin",
+    "overlay": "sensor_msgs/msg/Image",
+    "markers": "visualization_msgs/msg/MarkerArray",
+    "result": "frs_ros/msg/ReasonResult",
+}
 WAIT_S = 120.0  # a hang becomes a failure after this; normal waits end far sooner
 
 

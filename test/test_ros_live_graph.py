@@ -6,7 +6,17 @@ perception process published; the lifecycle of one node does not disturb the oth
 from __future__ import annotations
 
 import pytest
-from ros_live import Client, H, W, overlay_array, require_live_ros, running_graph, scene, wait_until
+from ros_live import (
+    OUTPUTS,
+    Client,
+    H,
+    W,
+    overlay_array,
+    require_live_ros,
+    running_graph,
+    scene,
+    wait_until,
+)
 
 require_live_ros()
 
@@ -23,14 +33,8 @@ def live(tmp_path_factory):
         "use_depth": "true",
         "single_process": "false",
     }
-    record = {
-        "twin": "frs_ros/msg/Twin",
-        "overlay": "sensor_msgs/msg/Image",
-        "markers": "visualization_msgs/msg/MarkerArray",
-        "result": "frs_ros/msg/ReasonResult",
-    }
     tmp = tmp_path_factory.mktemp("live_graph")
-    with running_graph(DOMAIN, arguments, tmp, record) as (graph, client):
+    with running_graph(DOMAIN, arguments, tmp, OUTPUTS) as (graph, client):
         wait_until(
             lambda: all(f"/frs/{n}/get_state" in _services(client) for n in NODES),
             "all four nodes to come up",

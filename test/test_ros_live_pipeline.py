@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 from ros_live import (
+    OUTPUTS,
     Client,
     H,
     W,
@@ -35,14 +36,8 @@ SEC = 1_764_000_000  # stamps near today's epoch: a float second loses ~240 ns h
 def live(tmp_path_factory):
     """The running graph and the test client."""
     arguments = {"profile": "tiny", "reasoner_config": "reasoner_tiny.yaml", "use_depth": "true"}
-    record = {
-        "twin": "frs_ros/msg/Twin",
-        "overlay": "sensor_msgs/msg/Image",
-        "markers": "visualization_msgs/msg/MarkerArray",
-        "result": "frs_ros/msg/ReasonResult",
-    }
     tmp = tmp_path_factory.mktemp("live_pipeline")
-    with running_graph(DOMAIN, arguments, tmp, record) as (graph, client):
+    with running_graph(DOMAIN, arguments, tmp, OUTPUTS) as (graph, client):
         wait_until(
             lambda: client.service_exists("reason_segment") or not graph.running(),
             "the pipeline node to come up",

@@ -12,6 +12,7 @@ from typing import Any
 
 from frs_ros.deploy import graph as graph_mod
 from frs_ros.deploy import workspace
+from frs_ros.terminal import escape_terminal
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -48,7 +49,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     )
     result = response.result
     status = "ok" if response.success else "refused"
-    print(f"{status}: {response.message}")
+    print(escape_terminal(f"{status}: {response.message}"))
     if response.success:
         print(f"outcome={result.outcome} ids={list(result.object_ids)} frame={result.frame_index}")
     return 0 if response.success else 1

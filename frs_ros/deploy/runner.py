@@ -84,6 +84,11 @@ class GraphProcesses:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
 
+    def kill(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.kill()
+
     def stop(self, timeout_s: float = 10.0) -> int:
         """Interrupt every node, SIGKILL those still running after ``timeout_s``."""
         self.interrupt()
@@ -126,9 +131,10 @@ def run_graph(graph: Graph, env: Mapping[str, str] | None = None) -> int:
         # only signal the children here: the main thread is inside Popen.wait()
         nonlocal interrupts
         interrupts += 1
-        for proc in processes.processes.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT if interrupts == 1 else signal.SIGKILL)
+        if interrupts == 1:
+            processes.interrupt()
+        else:
+            processes.kill()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
