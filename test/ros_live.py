@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -87,6 +88,7 @@ class LiveGraph:
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: nothing outlives a failed test
         )
 
     def log(self) -> str:
@@ -96,12 +98,13 @@ class LiveGraph:
         return self.proc.poll() is None
 
     def stop(self) -> int:
+        """SIGINT, as Ctrl-C; a graph still running after WAIT_S is killed, nodes included."""
         if self.proc.poll() is None:
-            self.proc.send_signal(2)  # SIGINT, as Ctrl-C
+            self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=WAIT_S)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log.close()
         return self.proc.returncode

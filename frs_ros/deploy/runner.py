@@ -6,6 +6,7 @@ prefixed with the node's name; Ctrl-C (SIGINT) or SIGTERM stops every node.
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class GraphProcesses:
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                preexec_fn=_die_with_parent,
             )
             self.processes[spec.name] = proc
             pump = threading.Thread(
@@ -106,6 +108,13 @@ class GraphProcesses:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when ``frs ros up`` dies, however it dies (even
+    SIGKILL), so no node outlives its launcher (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _pump(prefix: str, stream: IO[str], echo: Callable[[str], None]) -> None:
