@@ -75,13 +75,15 @@ def _twin() -> Twin:
     return Twin([FrameTwin(index=0, stamp=0.0, width=w, height=h, objects=objs)])
 
 
-def test_random_weights_constrained_always_follow_the_protocol():
-    """A random-weight model never writes the protocol by itself; constrained, every turn
-    it writes is inside the grammar and the rollout never ends unparseable."""
+@pytest.mark.parametrize("sampling", [None, {"temperature": 1.0, "top_p": 0.9, "seed": 1}])
+def test_random_weights_constrained_always_follow_the_protocol(sampling):
+    """A random-weight model never writes the protocol by itself; constrained (greedy or
+    sampled), every turn it writes is inside the grammar and none ends unparseable."""
+    cfg = {"kind": "hf", "model": "tiny", "constrained": True, "sampling": sampling}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         free = HFRuntime.tiny()
-        runtime = load_runtime({"kind": "hf", "model": "tiny", "constrained": True})
+        runtime = load_runtime(cfg)
     runtime.grammar = G
     reasoner = Reasoner(runtime, ReasonerConfig(max_new_tokens=160, max_rounds=2))
     result = reasoner.answer(_twin(), "the mug")

@@ -1,4 +1,4 @@
-"""Hugging Face causal-LM runtime (Qwen3 family), with KV-cache reuse across calls.
+"""Hugging Face causal-LM runtime (Qwen3 family; GGUF chat models too), with KV-cache reuse.
 
 The decode loop is not delegated to ``model.generate`` because the runtime must know
 exactly which tokens its ``DynamicCache`` holds after every call (to crop it to the longest
