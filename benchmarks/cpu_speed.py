@@ -133,6 +133,15 @@ def replay(rt: Any, prompt: str, spans: list[tuple[str, str]]) -> float:
 # ---------------------------------------------------------------------- one runtime
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not ``ru_maxrss``: Linux keeps that across ``execve``, so a
+    child would report at least its parent's peak; ``VmHWM`` belongs to the new image."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def load(name: str, work: Path) -> tuple[Any, int]:
     """The runtime and the bytes of weights one decode step reads."""
     import torch
@@ -173,15 +182,15 @@ def measure(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
                 rt._forward([200 + i + r])
             per_token.append((time.perf_counter() - t) / args.decode_tokens)
 
-        rollouts = [r for r in oracle_rollouts(args.prompt, 1) if r["objects"] <= 10]
-        warm, *tests = rollouts[: args.queries + 1]
+        tests = [r for r in oracle_rollouts(args.prompt, 1) if r["objects"] <= 10]
+        tests = tests[: args.queries]
         rt.reset_cache()
-        system_text = warm["first"][0].split("<|im_start|>user")[0]
+        # the process starts: the system prompt is prefilled once and stays cached
+        system_text = tests[0]["first"][0].split("<|im_start|>user")[0]
         t = time.perf_counter()
         rt._prefill(rt.encode(system_text))
         cold_start = time.perf_counter() - t
         system_tokens = rt.last_prefill_tokens
-        replay(rt, *warm["first"])  # a query served before: the process is warm
         first, follow = [], []
         for r in tests:
             first.append(replay(rt, *r["first"]))
@@ -196,7 +205,7 @@ def measure(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
         "first_s": (min(first), max(first)),
         "follow_s": (min(follow), max(follow)),
         "queries": len(tests),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -231,7 +240,7 @@ def main() -> None:
     ap.add_argument("--prompt", choices=("full", "brief"), default="brief")
     ap.add_argument("--decode-tokens", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--queries", type=int, default=2, help="timed queries (min-max reported)")
+    ap.add_argument("--queries", type=int, default=1, help="timed queries (min-max reported)")
     ap.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES))
     ap.add_argument("--one", choices=RUNTIMES, help=argparse.SUPPRESS)  # child process
     args = ap.parse_args()
