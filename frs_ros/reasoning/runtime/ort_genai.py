@@ -202,6 +202,12 @@ def _save_merged(model: str, adapter: str | os.PathLike | None, dest: Path) -> t
     else:
         rt = HFRuntime.from_pretrained(model, adapter=adapter, dtype="float32")
     lm = rt.model.merge_and_unload() if adapter is not None else rt.model
+    # A GGUF source is already dequantised to float32 by transformers; its quantizer marks
+    # would make save_pretrained refuse and the model builder reject the checkpoint.
+    if str(model).endswith(".gguf"):
+        lm.hf_quantizer = None
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
     lm.save_pretrained(str(dest))
     rt.tokenizer.save_pretrained(str(dest))
     return rt.tokenizer, bool(getattr(lm.config, "tie_word_embeddings", False))
