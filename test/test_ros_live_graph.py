@@ -53,12 +53,10 @@ def _services(client: Client) -> set[str]:
 
 
 def _twin(client: Client, sec: int, nanosec: int) -> object:
-    before = len(client.messages("twin"))
-    client.publish_rgbd(scene(), sec, nanosec, encoding="bgr8", depth_encoding="16UC1")
-    return client.wait_for(
+    return client.publish_until(
+        lambda: client.publish_rgbd(scene(), sec, nanosec, encoding="bgr8", depth_encoding="16UC1"),
         "twin",
         lambda m: (m.header.stamp.sec, m.header.stamp.nanosec) == (sec, nanosec),
-        after=before,
     )
 
 
