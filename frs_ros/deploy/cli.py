@@ -56,6 +56,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    from frs_ros.ros.client import resolve_name
     from frs_ros.ros.player import play
 
     n = play(
@@ -66,7 +67,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         max_frames=args.max_frames,
         hfov_deg=args.hfov,
     )
-    print(f"published {n} frame(s) on /{args.namespace.strip('/')}/image")
+    print(f"published {n} frame(s) on {resolve_name(args.namespace, 'image')}")
     return 0
 
 

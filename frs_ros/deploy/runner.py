@@ -69,10 +69,6 @@ class GraphProcesses:
             pump.start()
             self._pumps.append(pump)
 
-    def poll(self) -> dict[str, int | None]:
-        """Exit code per node (None while running)."""
-        return {name: proc.poll() for name, proc in self.processes.items()}
-
     def wait(self) -> int:
         """Until every node has exited; the worst exit code."""
         codes = [proc.wait() for proc in self.processes.values()]

@@ -9,6 +9,12 @@ import rclpy
 from frs_ros.ros.interfaces import RclpyTypes
 
 
+def resolve_name(namespace: str, name: str) -> str:
+    """``name`` under ``namespace`` as an absolute ROS name (``frs``, ``/frs/`` -> ``/frs/x``)."""
+    ns = namespace.strip("/")
+    return f"/{ns}/{name}" if ns else f"/{name}"
+
+
 def ask(
     text: str,
     *,
@@ -20,7 +26,7 @@ def ask(
     """Call ``/<namespace>/reason_segment``; the ReasonSegment response."""
     types = RclpyTypes()
     srv = types.get("frs_ros/srv/ReasonSegment")
-    name = f"/{namespace.strip('/')}/reason_segment" if namespace.strip("/") else "/reason_segment"
+    name = resolve_name(namespace, "reason_segment")
     rclpy.init()
     try:
         node = rclpy.create_node("frs_ask")

@@ -12,6 +12,7 @@ import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from frs_ros.ros import conversions as conv
+from frs_ros.ros.client import resolve_name
 from frs_ros.ros.interfaces import RclpyTypes
 from frs_ros.sources import iter_frames
 from frs_ros.twin import CameraIntrinsics
@@ -39,16 +40,18 @@ def play(
             h, w = frame.rgb.shape[:2]
             frame.intrinsics = CameraIntrinsics.from_fov(w, h, hfov_deg)
     types = RclpyTypes()
-    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     rclpy.init()
     published = 0
     try:
         node = rclpy.create_node("frs_play")
-        image = node.create_publisher(types.get("sensor_msgs/msg/Image"), f"{ns}/image", qos)
-        depth = node.create_publisher(types.get("sensor_msgs/msg/Image"), f"{ns}/depth", qos)
-        info_type = types.get("sensor_msgs/msg/CameraInfo")
-        info = node.create_publisher(info_type, f"{ns}/camera_info", qos)
+        image_type, info_type = (
+            types.get("sensor_msgs/msg/Image"),
+            types.get("sensor_msgs/msg/CameraInfo"),
+        )
+        image = node.create_publisher(image_type, resolve_name(namespace, "image"), qos)
+        depth = node.create_publisher(image_type, resolve_name(namespace, "depth"), qos)
+        info = node.create_publisher(info_type, resolve_name(namespace, "camera_info"), qos)
         period = 1.0 / rate_hz
         while True:
             for frame in frames:
