@@ -10,6 +10,7 @@ import pytest
 from frs_ros.perception import tensorrt
 from frs_ros.perception.onnx.export import main as export_main
 from frs_ros.perception.onnx.manifest import MANIFEST
+from frs_ros.perception.onnx.profiles import DEFAULT_DIM_RANGES, optimisation_profile
 from frs_ros.perception.onnx.runtime import (
     OnnxExport,
     OnnxExportError,
@@ -17,12 +18,7 @@ from frs_ros.perception.onnx.runtime import (
     providers_for,
     tensorrt_provider_options,
 )
-from frs_ros.perception.tensorrt import (
-    DEFAULT_DIM_RANGES,
-    TensorRTUnavailableError,
-    engine_cache_key,
-    optimisation_profile,
-)
+from frs_ros.perception.tensorrt import TensorRTUnavailableError, engine_cache_key
 
 DECODER_INPUTS = [
     {"name": "image_embeddings_2", "dtype": "float32", "shape": [1, 32, 8, 8]},

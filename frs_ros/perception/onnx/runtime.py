@@ -27,7 +27,7 @@ from frs_ros.perception.onnx.manifest import (
     SAM2_DECODER_SINGLE,
     SAM2_ENCODER,
 )
-from frs_ros.perception.tensorrt import DEFAULT_DIM_RANGES, optimisation_profile
+from frs_ros.perception.onnx.profiles import DEFAULT_DIM_RANGES, optimisation_profile
 
 Provider = str | tuple[str, dict[str, Any]]
 
