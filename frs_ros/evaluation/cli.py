@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from frs_ros.benchmark.generator import SPLITS, generate_dataset, read_jsonl
+from frs_ros.benchmark.generator import SPLITS, BenchmarkSample, generate_dataset, read_jsonl
 from frs_ros.evaluation.harness import MODES, evaluate
 from frs_ros.evaluation.predictors import (
     LargestPredictor,
@@ -20,6 +20,7 @@ from frs_ros.evaluation.predictors import (
     ReasonerPredictor,
 )
 from frs_ros.manifest import ensure_manifest, file_digest, settings_digest, slug
+from frs_ros.reasoning.few_shot import FEW_SHOT_SPLIT
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
@@ -169,7 +170,19 @@ def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
             "max_new_tokens": cfg.max_new_tokens,
             "timeout_s": cfg.timeout_s,
         }
+        if cfg.few_shot:  # recorded only when used: zero-shot folders made before stay valid
+            settings["few_shot"] = cfg.few_shot
     return settings
+
+
+def check_few_shot_split(samples: list[BenchmarkSample], few_shot: int) -> None:
+    """Few-shot examples come from the train split: scoring train samples with them in the
+    prompt could score a model on an answer it was shown."""
+    if few_shot and any(s.split == FEW_SHOT_SPLIT for s in samples):
+        raise ValueError(
+            f"--few-shot {few_shot} takes its examples from the {FEW_SHOT_SPLIT} split; "
+            f"evaluate another split (validation or test)"
+        )
 
 
 def default_out(settings: dict[str, object]) -> Path:
@@ -188,6 +201,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if not samples:
         raise ValueError(f"{path} holds no samples")
     settings = eval_settings(args, path)
+    if args.method in LLM_METHODS:
+        check_few_shot_split(samples, args.few_shot)
     out = Path(args.out) if args.out else default_out(settings)
     ensure_manifest(out, settings)  # before any model loads: a mismatch fails at once
     predictor = build_predictor(args)

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from frs_ros.reasoning import protocol
+from frs_ros.reasoning.few_shot import check_few_shot, few_shot_examples
 from frs_ros.reasoning.prompt import (
     PreviousTurn,
+    SolvedExample,
     check_prompt_style,
     system_prompt,
     user_prompt,
@@ -73,6 +75,8 @@ class ReasonerConfig:
     max_calls_per_plan: int = 8
     max_results_chars: int = 4000  # a huge <results> would blow the context
     prompt: str = "full"  # system prompt style (prompt.PROMPT_STYLES): full | brief
+    # solved train-split examples in the system prompt (reasoning/few_shot.py); 0 = none
+    few_shot: int = 0
 
     def __post_init__(self) -> None:
         # One validator for every interface (CLI flags, YAML, ROS parameters and queries,
@@ -92,6 +96,7 @@ class ReasonerConfig:
         if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
             raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}] s, got {timeout!r}")
         check_prompt_style(self.prompt)
+        check_few_shot(self.few_shot)
 
     def with_query_options(
         self,
@@ -188,7 +193,13 @@ class Reasoner:
         self.runtime = runtime
         self.config = config or ReasonerConfig()
         self.registry = registry
-        self._system = system_prompt(registry, self.config.prompt)
+        self._system = system_prompt(registry, self.config.prompt, self._examples())
+
+    def _examples(self) -> list[SolvedExample]:
+        return [
+            SolvedExample(s.twin, s.query, s.oracle)
+            for s in few_shot_examples(self.config.few_shot)
+        ]
 
     def prompt(self, twin: Twin, query: str, previous: ReasoningResult | None = None) -> str:
         prev = previous.as_previous() if previous is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from frs_ros.reasoning.engine import ReasonerConfig
+from frs_ros.reasoning.few_shot import MAX_FEW_SHOT
 from frs_ros.reasoning.prompt import PROMPT_STYLES
 
 
@@ -19,6 +20,14 @@ def add_reasoner_arguments(parser: argparse.ArgumentParser) -> None:
         help="system prompt: full (documents every tool) | brief (names them); serve a model "
         "with the prompt it was trained with",
     )
+    parser.add_argument(
+        "--few-shot",
+        type=int,
+        default=0,
+        metavar="K",
+        help=f"put K solved examples (benchmark train split, oracle rollouts) into the system "
+        f"prompt, 0..{MAX_FEW_SHOT} (default 0: zero-shot)",
+    )
 
 
 # ReasonerConfig's own validator names its fields; a command-line user typed the flags.
@@ -26,6 +35,7 @@ _FLAGS = {
     "max_rounds": "--max-rounds",
     "max_new_tokens": "--max-new-tokens",
     "timeout_s": "--timeout",
+    "few_shot": "--few-shot",
 }
 
 
@@ -40,6 +50,7 @@ def reasoner_config(args: argparse.Namespace) -> ReasonerConfig:
             max_new_tokens=args.max_new_tokens,
             timeout_s=args.timeout,
             prompt=args.prompt,
+            few_shot=args.few_shot,
         )
     except ValueError as err:
         message = str(err)

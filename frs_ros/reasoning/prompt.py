@@ -7,11 +7,14 @@ already use them: it learnt the tools from the chains, and every prefill and tra
 gets cheaper. A model must be served with the prompt it was trained with.
 
 The twin comes before the query so that every query on the same twin shares one token
-prefix, whose KV cache the HF runtime reuses (``frs_ros.reasoning.runtime``).
+prefix, whose KV cache the HF runtime reuses (``frs_ros.reasoning.runtime``). Few-shot
+examples (``ReasonerConfig.few_shot``) are part of the system prompt for the same reason:
+every query of every twin shares them, so a runtime prefills them once per process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from frs_ros.reasoning.tools import TOOLS, ToolRegistry
@@ -47,6 +50,18 @@ class PreviousTurn:
     ids: list[int]
 
 
+@dataclass(frozen=True)
+class SolvedExample:
+    """A few-shot example: a twin, a query and a complete rollout that answers it."""
+
+    twin: Twin
+    query: str
+    rollout: str
+
+
+EXAMPLES_HEADER = """\
+Solved examples (other scenes; in each reply the system appended the <results> blocks):"""
+
 PROMPT_STYLES = ("full", "brief")
 
 
@@ -55,11 +70,21 @@ def check_prompt_style(style: str) -> None:
         raise ValueError(f"prompt must be one of {PROMPT_STYLES}, got {style!r}")
 
 
-def system_prompt(registry: ToolRegistry = TOOLS, style: str = "full") -> str:
+def system_prompt(
+    registry: ToolRegistry = TOOLS, style: str = "full", examples: Sequence[SolvedExample] = ()
+) -> str:
+    """The instructions, then the solved ``examples`` (each written as the user turn the
+    model will see, then the reply)."""
     check_prompt_style(style)
     if style == "brief":
-        return "\n\n".join([INTRO, f"{TOOLS_HEADER} {', '.join(registry.names)}", PROTOCOL])
-    return "\n\n".join([INTRO, TWIN_KEYS, f"{TOOLS_HEADER}\n{registry.describe()}", PROTOCOL])
+        parts = [INTRO, f"{TOOLS_HEADER} {', '.join(registry.names)}", PROTOCOL]
+    else:
+        parts = [INTRO, TWIN_KEYS, f"{TOOLS_HEADER}\n{registry.describe()}", PROTOCOL]
+    if examples:
+        parts.append(EXAMPLES_HEADER)
+        for i, ex in enumerate(examples, 1):
+            parts.append(f"Example {i}\n{user_prompt(ex.twin, ex.query)}\n\nReply: {ex.rollout}")
+    return "\n\n".join(parts)
 
 
 def user_prompt(twin: Twin, query: str, previous: PreviousTurn | None = None) -> str:
