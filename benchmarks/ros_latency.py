@@ -28,7 +28,7 @@ from PIL import Image
 from frs_ros.deploy.graph import describe
 from frs_ros.deploy.runner import GraphProcesses
 from frs_ros.deploy.workspace import default_workspace, ros_environment
-from frs_ros.sources import iter_frames
+from frs_ros.io.sources import iter_frames
 from frs_ros.twin import CameraIntrinsics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,7 @@ def measure(mode: str, domain: int, n_frames: int, n_queries: int, picture: Path
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
+    from frs_ros.io.messages import frame_messages
     from frs_ros.ros import conversions as conv
     from frs_ros.ros.interfaces import RclpyTypes
 
@@ -105,7 +106,7 @@ def measure(mode: str, domain: int, n_frames: int, n_queries: int, picture: Path
 
         def send(i: int) -> tuple[tuple[int, int], float]:
             hdr = conv.header(types, 1_764_000_000 + i, "camera_optical")
-            image, depth, info = conv.frame_to_msgs(types, frame, hdr)
+            image, depth, info = frame_messages(types, frame, hdr)
             sent = time.perf_counter()
             pubs["depth"].publish(depth)
             pubs["camera_info"].publish(info)

@@ -20,9 +20,10 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from frs_ros.io.frames import Frame
+from frs_ros.io.sources import iter_frames, kind_of
 from frs_ros.paths import config_path
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
-from frs_ros.sources import Frame, iter_frames, kind_of
 from frs_ros.terminal import escape_terminal
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils

@@ -223,9 +223,9 @@ class Client:
         return self.types.new("std_msgs/msg/Header", stamp=stamp, frame_id=frame_id)
 
     def image_msg(self, array: np.ndarray, encoding: str, header: Any) -> Any:
-        from frs_ros.ros import conversions as conv
+        from frs_ros.io.messages import image_message
 
-        return conv.image_to_msg(self.types, array, encoding, header)
+        return image_message(self.types, array, encoding, header)
 
     def publish_rgbd(
         self,

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from frs_ros.cli import main
-from frs_ros.sources import iter_frames, kind_of
+from frs_ros.io.sources import iter_frames, kind_of
 from frs_ros.twin import Twin
 
 

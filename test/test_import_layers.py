@@ -1,4 +1,6 @@
-"""The package's import structure: no import cycle, and the layers import only downwards.
+"""The package's import structure: no import cycle, and the layers import only downwards:
+``frs_ros.io`` (ROS-free I/O) needs nothing above the twin's geometry, and the ROS layer
+(``frs_ros.ros``) is imported by nothing but the command line that starts it.
 
 Read from the source with ``ast`` (nothing is imported), so a violation is named by file
 even when importing the offending module would fail.
@@ -88,3 +90,32 @@ def test_perception_has_no_cycle_even_through_function_level_imports() -> None:
     assert "frs_ros.perception.tensorrt" not in imported(
         "frs_ros.perception.onnx.runtime", lazy=True
     )
+
+
+# `frs ros up / play / ask` start the ROS layer: the command line sits above it.
+ROS_ENTRY_POINTS = {"frs_ros.deploy.cli"}
+
+
+def test_nothing_below_the_ros_layer_imports_it() -> None:
+    upward = {
+        m: sorted(d for d in imported(m, lazy=True) if d.startswith("frs_ros.ros"))
+        for m in MODULES
+        if not m.startswith("frs_ros.ros") and m not in ROS_ENTRY_POINTS
+    }
+    assert {m: d for m, d in upward.items() if d} == {}
+
+
+def _third_party(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    return {name.split(".")[0] for name in names}
+
+
+def test_io_is_ros_free_and_depends_only_on_the_twin_geometry() -> None:
+    io_modules = [m for m in MODULES if m.startswith("frs_ros.io")]
+    assert len(io_modules) >= 6
+    for m in io_modules:
+        inside = {d for d in imported(m, lazy=True) if not d.startswith("frs_ros.io")}
+        assert inside <= {"frs_ros.twin.geometry"}, m
+        assert not {"rclpy", "sensor_msgs", "std_msgs", "cv_bridge"} & _third_party(m), m

@@ -1,16 +1,18 @@
-"""Twin and ReasonResult messages recorded to a rosbag2 MCAP file and read back (rosbags)."""
+"""Twin and ReasonResult messages recorded to a rosbag2 MCAP file with the project's bag
+writer and read back with a plain rosbags reader."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader
 
+from frs_ros.io.bags import BagWriter
+from frs_ros.io.images import image_to_numpy
+from frs_ros.io.messages import RosbagsTypes
 from frs_ros.reasoning.answers import answer_masks
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.image_conversion import image_to_numpy
-from frs_ros.ros.interfaces import RosbagsTypes
 from frs_ros.twin import Twin
 from frs_ros.twin.synthetic import random_twin
 
@@ -23,15 +25,10 @@ def test_twins_and_results_round_trip_through_an_mcap_bag(tmp_path: Path) -> Non
     windows = [Twin(frames=full.frames[: i + 1]) for i in range(len(full))]
     ids = full.latest.ids[:1]
     bag = tmp_path / "frs_bag"
-    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
-        twin_conn = writer.add_connection("/frs/twin", "frs_ros/msg/Twin", typestore=STORE)
-        result_conn = writer.add_connection(
-            "/frs/result", "frs_ros/msg/ReasonResult", typestore=STORE
-        )
+    with BagWriter(bag, storage="mcap", types=TYPES) as writer:
         for twin in windows:
-            msg = conv.twin_to_msg(TYPES, twin)
             ns = int(twin.latest.stamp * 1e9)
-            writer.write(twin_conn, ns, STORE.serialize_cdr(msg, "frs_ros/msg/Twin"))
+            writer.write("/frs/twin", conv.twin_to_msg(TYPES, twin), ns)
             masks = answer_masks(twin, ids)
             result = conv.result_to_msg(
                 TYPES,
@@ -43,7 +40,7 @@ def test_twins_and_results_round_trip_through_an_mcap_bag(tmp_path: Path) -> Non
                 unknown_ids=[],
                 outcome="tracking",
             )
-            writer.write(result_conn, ns, STORE.serialize_cdr(result, "frs_ros/msg/ReasonResult"))
+            writer.write("/frs/result", result, ns)
     assert list(bag.glob("*.mcap"))
 
     twins, results = [], []

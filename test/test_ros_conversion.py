@@ -13,9 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from frs_ros.reasoning.answers import answer_masks
-from frs_ros.ros import conversions as conv
-from frs_ros.ros.image_conversion import (
+from frs_ros.io.images import (
     compressed_to_rgb,
     depth_to_metres,
     encode_compressed,
@@ -23,7 +21,9 @@ from frs_ros.ros.image_conversion import (
     image_to_numpy,
     image_to_rgb,
 )
-from frs_ros.ros.interfaces import RosbagsTypes
+from frs_ros.io.messages import RosbagsTypes
+from frs_ros.reasoning.answers import answer_masks
+from frs_ros.ros import conversions as conv
 from frs_ros.twin import Twin, TwinObject
 from frs_ros.twin.synthetic import random_twin
 

@@ -1,5 +1,8 @@
-"""The ROS 2 layer: rclpy nodes that are thin callers of the ROS-free core (DESIGN.md §1).
+"""The ROS 2 layer: rclpy adapters over the ROS-free core (DESIGN.md §1) — the nodes, the
+rclpy message-class provider, and conversions between frs_ros' messages and the core's
+types. Camera messages, frames and bags are ``frs_ros.io``'s; nothing outside this package
+imports it except the command line that starts it (``frs ros``).
 
-``image_conversion``, ``interfaces`` and ``conversions`` import no rclpy (they are tested
-without ROS); the ``*_node`` modules do.
+``interfaces`` and ``conversions`` import no rclpy (they are tested without ROS); the
+``*_node`` modules, ``client`` and ``player`` do.
 """

@@ -9,9 +9,10 @@ from typing import Any, ClassVar
 
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
+from frs_ros.io.frames import Frame
+from frs_ros.io.messages import frame_messages
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
-from frs_ros.sources import Frame
 
 
 class CameraNode(FrsNode):
@@ -33,7 +34,7 @@ class CameraNode(FrsNode):
 
     def publish_frame(self, frame: Frame) -> None:
         hdr = conv.header(self.types, frame.stamp, frame.frame_id)
-        image, depth, info = conv.frame_to_msgs(self.types, frame, hdr)
+        image, depth, info = frame_messages(self.types, frame, hdr)
         self.rgb_pub.publish(image)
         if depth is not None:
             self.depth_pub.publish(depth)

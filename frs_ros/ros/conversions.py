@@ -1,24 +1,23 @@
-"""Twin <-> frs_ros/msg/Twin and reasoning results -> frs_ros/msg/ReasonResult.
+"""Twin <-> frs_ros/msg/Twin, reasoning results -> frs_ros/msg/ReasonResult, and the
+header stamps that must survive the round trip through the core's float seconds.
 
-Every function takes a message-class provider (``frs_ros.ros.interfaces``), so the same
-code builds rclpy messages on a ROS machine and rosbags messages in tests and bag files.
+Every function takes a message-class provider (``frs_ros.io.messages.MessageTypes``), so
+the same code builds rclpy messages on a ROS machine and rosbags messages in tests and bag
+files. Camera messages (Image, CameraInfo) are ``frs_ros.io``'s.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
+from frs_ros.io.messages import MessageTypes, image_message, split_stamp
 from frs_ros.reasoning.answers import FrameMasks
 from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
-from frs_ros.ros.image_conversion import image_fields
-from frs_ros.ros.interfaces import MessageTypes
-from frs_ros.sources import Frame
 from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
 
@@ -56,12 +55,7 @@ _STAMPS = _ExactStamps()
 def stamp_to_time(types: MessageTypes, stamp: float) -> Any:
     """Seconds (float) -> builtin_interfaces/Time: the exact stamp it was read from, else
     rounded to the nanosecond."""
-    if not math.isfinite(stamp) or stamp < 0:
-        raise ValueError(f"stamp must be finite and >= 0 seconds, got {stamp}")
-    exact = _STAMPS.exact(stamp)
-    if exact is None:
-        ns = round(stamp * 1e9)
-        exact = (ns // 10**9, ns % 10**9)
+    exact = _STAMPS.exact(stamp) or split_stamp(stamp)
     return types.new("builtin_interfaces/msg/Time", sec=exact[0], nanosec=exact[1])
 
 
@@ -170,15 +164,7 @@ def msg_to_twin(msg: Any) -> Twin:
 
 def mono8_mask_to_msg(types: MessageTypes, mask: np.ndarray, hdr: Any) -> Any:
     """A boolean mask as sensor_msgs/Image mono8 (255 = selected)."""
-    fields = image_fields(mask.astype(np.uint8) * 255, "mono8")
-    fields["data"] = types.sequence("uint8", fields["data"])
-    return types.new("sensor_msgs/msg/Image", header=hdr, **fields)
-
-
-def image_to_msg(types: MessageTypes, array: np.ndarray, encoding: str, hdr: Any) -> Any:
-    fields = image_fields(array, encoding)
-    fields["data"] = types.sequence("uint8", fields["data"])
-    return types.new("sensor_msgs/msg/Image", header=hdr, **fields)
+    return image_message(types, mask.astype(np.uint8) * 255, "mono8", hdr)
 
 
 def result_to_msg(
@@ -222,23 +208,3 @@ def result_to_msg(
         tools_s=float(timings.get("tools_s", 0.0)),
         total_s=float(timings.get("total_s", 0.0)),
     )
-
-
-def frame_to_msgs(types: MessageTypes, frame: Frame, hdr: Any) -> tuple[Any, Any, Any]:
-    """A frame as the camera topics carry it: rgb8 Image, and when the frame has metric
-    depth and intrinsics, a 32FC1 depth Image (metres, 0 = no return) and CameraInfo;
-    otherwise None for those two."""
-    image = image_to_msg(types, frame.rgb, "rgb8", hdr)
-    if frame.depth is None or frame.intrinsics is None:
-        return image, None, None
-    depth = np.nan_to_num(frame.depth, nan=0.0).astype(np.float32)
-    k = frame.intrinsics
-    h, w = frame.rgb.shape[:2]
-    info = types.new(
-        "sensor_msgs/msg/CameraInfo",
-        header=hdr,
-        height=h,
-        width=w,
-        k=np.array([k.fx, 0, k.cx, 0, k.fy, k.cy, 0, 0, 1], dtype=np.float64),
-    )
-    return image, image_to_msg(types, depth, "32FC1", hdr), info

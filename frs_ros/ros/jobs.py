@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from frs_ros.io.frames import Frame
+from frs_ros.io.images import compressed_to_rgb, depth_to_metres, image_to_rgb
+from frs_ros.io.messages import MessageTypes
 from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_masks
 from frs_ros.reasoning.engine import validate_query
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.image_conversion import compressed_to_rgb, depth_to_metres, image_to_rgb
-from frs_ros.ros.interfaces import MessageTypes
-from frs_ros.sources import Frame
 from frs_ros.twin import CameraIntrinsics, FrameTwin, Twin
 from frs_ros.twin.aggregator import TwinAggregator
 from frs_ros.visualization import OverlayItem, color_for, draw_overlay

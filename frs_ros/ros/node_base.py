@@ -20,11 +20,12 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
+from frs_ros.io.frames import Frame
+from frs_ros.io.messages import MessageTypes
 from frs_ros.paths import config_path
-from frs_ros.ros.interfaces import MessageTypes, RclpyTypes
+from frs_ros.ros.interfaces import RclpyTypes
 from frs_ros.ros.jobs import RateLimiter, frame_from_messages
 from frs_ros.ros.sync import ApproximateSync
-from frs_ros.sources import Frame
 
 try:  # part of every ROS 2 install, but not on PyPI: the pip-only route has none
     import message_filters

@@ -11,10 +11,10 @@ from typing import Any, ClassVar
 
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
+from frs_ros.io.frames import Frame
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
-from frs_ros.sources import Frame
 from frs_ros.twin import Twin
 
 PERCEPTION_PARAMS: dict[str, Any] = {

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
+from frs_ros.io.frames import Frame
 from frs_ros.ros.jobs import PerceptionJob, split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
 from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline, perceive_and_publish
@@ -19,7 +20,6 @@ from frs_ros.ros.reasoner_node import (
     make_reasoner_job,
 )
 from frs_ros.ros.visualization_node import Drawer
-from frs_ros.sources import Frame
 
 
 class PipelineNode(FrsNode):

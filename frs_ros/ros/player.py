@@ -11,10 +11,10 @@ from pathlib import Path
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from frs_ros.ros import conversions as conv
+from frs_ros.io.messages import frame_messages
+from frs_ros.io.sources import iter_frames
 from frs_ros.ros.client import resolve_name
 from frs_ros.ros.interfaces import RclpyTypes
-from frs_ros.sources import iter_frames
 from frs_ros.twin import CameraIntrinsics
 
 
@@ -58,7 +58,7 @@ def play(
                 started = time.monotonic()
                 now = node.get_clock().now().to_msg()
                 hdr = types.new("std_msgs/msg/Header", stamp=now, frame_id=frame_id)
-                image_msg, depth_msg, info_msg = conv.frame_to_msgs(types, frame, hdr)
+                image_msg, depth_msg, info_msg = frame_messages(types, frame, hdr)
                 if depth_msg is not None:  # depth first: the synchroniser pairs on the image
                     depth.publish(depth_msg)
                     info.publish(info_msg)

@@ -11,8 +11,9 @@ from typing import Any, ClassVar
 
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
+from frs_ros.io.images import image_to_rgb
+from frs_ros.io.messages import image_message
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.image_conversion import image_to_rgb
 from frs_ros.ros.jobs import markers_for, overlay_for
 from frs_ros.ros.node_base import FrsNode, qos_from, run
 from frs_ros.twin import FrameTwin, Twin
@@ -53,7 +54,7 @@ class Drawer:
             result = self._result
         overlay = overlay_for(rgb, frame, result)
         hdr = conv.header(self.node.types, stamp, frame_id)
-        self.overlay_pub.publish(conv.image_to_msg(self.node.types, overlay, "rgb8", hdr))
+        self.overlay_pub.publish(image_message(self.node.types, overlay, "rgb8", hdr))
 
     def destroy(self) -> None:
         self.node.destroy_publisher(self.overlay_pub)

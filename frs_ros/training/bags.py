@@ -1,8 +1,9 @@
 """rosbag2 (sqlite3 or MCAP) -> frames -> the online perception -> frame twins, cached.
 
-Reading goes through ``frs_ros.sources.iter_bag_images`` (rosbags, no ROS install needed;
-images decoded by the ROS layer's pure-numpy converter), the reader ``frs segment`` uses
-too, so offline twins are built from exactly the pixels the live node would see.
+Reading goes through ``frs_ros.io.bags.iter_bag_images`` (rosbags, no ROS install needed;
+images decoded by ``frs_ros.io.images``, the converter the live nodes use), the reader
+``frs segment`` uses too, so offline twins are built from exactly the pixels the live node
+would see.
 
 Cache: one JSON file per frame twin under
 ``<cache_dir>/<bag hash>/<topic>/<settings digest>/<frame index>.json`` — content-addressed
@@ -28,9 +29,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from frs_ros.io.bags import iter_bag_images
 from frs_ros.manifest import file_digest, keyed_folder
 from frs_ros.perception.models import profile_path
-from frs_ros.sources import iter_bag_images
 from frs_ros.twin import FrameTwin
 
 log = logging.getLogger(__name__)

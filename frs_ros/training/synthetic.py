@@ -1,18 +1,20 @@
 """Small generated inputs for smoke runs and tests: a rosbag2 of moving shapes (sqlite3 or
-MCAP, written with rosbags), an annotation file for it, and a JSONL of twin samples with
-oracle chains. ``python -m frs_ros.training.synthetic DIR`` writes all three into DIR
-(what ``training/recipes/tiny.yaml`` reads)."""
+MCAP, written with ``frs_ros.io.bags``), an annotation file for it, and a JSONL of twin
+samples with oracle chains. ``python -m frs_ros.training.synthetic DIR`` writes all three
+into DIR (what ``training/recipes/tiny.yaml`` reads)."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from frs_ros.ros.image_conversion import image_fields
+from frs_ros.io.bags import write_frames
+from frs_ros.io.frames import Frame
 from frs_ros.training.samples import Sample, write_jsonl
 from frs_ros.twin.synthetic import random_twin, shape_mask
 
@@ -23,27 +25,16 @@ def write_bag(
     path: str | Path, n_frames: int = 3, storage: str = "mcap", size: tuple[int, int] = (32, 40)
 ) -> Path:
     """A rosbag2 with ``n_frames`` rgb8 images of a drifting square and a disc on TOPIC."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
+    return write_frames(path, _moving_shapes(n_frames, size), image_topic=TOPIC, storage=storage)
 
-    store = get_typestore(Stores.ROS2_JAZZY)
-    Image = store.types["sensor_msgs/msg/Image"]
-    Header = store.types["std_msgs/msg/Header"]
-    Time = store.types["builtin_interfaces/msg/Time"]
-    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+
+def _moving_shapes(n_frames: int, size: tuple[int, int]) -> Iterator[Frame]:
     h, w = size
-    with Writer(Path(path), version=9, storage_plugin=plugin) as writer:
-        conn = writer.add_connection(TOPIC, Image.__msgtype__, typestore=store)
-        for t in range(n_frames):
-            rgb = np.full((h, w, 3), 40, np.uint8)
-            rgb[shape_mask(size, (8 + 2 * t, 10), (5, 5), "rect")] = (220, 30, 30)
-            rgb[shape_mask(size, (28, 20 + t), (6, 6), "ellipse")] = (30, 30, 220)
-            fields = image_fields(rgb, "rgb8")
-            fields["data"] = np.frombuffer(fields["data"], np.uint8)
-            stamp = Time(sec=t // 10, nanosec=(t % 10) * 100_000_000)
-            msg = Image(header=Header(stamp=stamp, frame_id="camera"), **fields)
-            writer.write(conn, (t + 1) * 100_000_000, store.serialize_cdr(msg, Image.__msgtype__))
-    return Path(path)
+    for t in range(n_frames):
+        rgb = np.full((h, w, 3), 40, np.uint8)
+        rgb[shape_mask(size, (8 + 2 * t, 10), (5, 5), "rect")] = (220, 30, 30)
+        rgb[shape_mask(size, (28, 20 + t), (6, 6), "ellipse")] = (30, 30, 220)
+        yield Frame(index=t, stamp=(t + 1) / 10, rgb=rgb, frame_id="camera")
 
 
 def oracle_samples(n: int, seed: int = 0) -> list[Sample]:

@@ -141,7 +141,7 @@ def image_fields(array: np.ndarray, encoding: str) -> dict[str, Any]:
     """The Image fields (height, width, encoding, is_bigendian, step, data bytes) of an array.
 
     Data is little-endian and unpadded. The caller adds ``header`` and builds the message
-    with its message-class provider (rclpy or rosbags, see ``frs_ros.ros.interfaces``).
+    with its message-class provider (rclpy or rosbags, see ``frs_ros.io.messages``).
     """
     array = _check_array(array, encoding)
     h, w = array.shape[:2]
