@@ -4,18 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from frs_ros.twin import (
-    FrameTwin,
-    Twin,
-    TwinObject,
-    UnknownObjectError,
-    relation_table,
-    relations,
-    relations_between,
-    to_compact,
-    to_verbose,
-)
+from frs_ros.twin import FrameTwin, Twin, TwinObject, relations, to_compact, to_verbose
 from frs_ros.twin.synthetic import random_twin
 
 H, W = 100, 100
@@ -80,16 +72,37 @@ def test_depth_within_tolerance_or_mixed_sources_gives_no_depth_relation():
     assert relations(a, box(60, 40, 80, 60)) == ["left_of"]  # no depth at all
 
 
-def test_relations_between_unknown_ids_and_self():
-    a, b = box(0, 0, 10, 10, id=1), box(50, 50, 60, 60, id=2)
-    frame = FrameTwin(index=0, stamp=0.0, width=W, height=H, objects=[a, b])
-    assert relations_between(frame, 1, 2) == ["left_of", "above"]
-    with pytest.raises(UnknownObjectError, match="object 5 is not in frame 0"):
-        relations_between(frame, 1, 5)
-    with pytest.raises(ValueError, match="itself"):
-        relations_between(frame, 1, 1)
-    table = relation_table(frame)
-    assert table == {1: {2: ["left_of", "above"]}, 2: {1: ["right_of", "below"]}}
+CONVERSE = {
+    "left_of": "right_of",
+    "right_of": "left_of",
+    "above": "below",
+    "below": "above",
+    "inside": "surrounding",
+    "surrounding": "inside",
+    "overlapping": "overlapping",
+    "nearer": "farther",
+    "farther": "nearer",
+}
+
+_box = st.tuples(
+    st.integers(0, 90), st.integers(0, 90), st.integers(1, 40), st.integers(1, 40)
+).map(lambda b: (b[0], b[1], min(b[0] + b[2], W), min(b[1] + b[3], H)))
+_depth = st.none() | st.floats(0.2, 10.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_box, _box, _depth, _depth)
+def test_every_relation_has_its_converse(a_box, b_box, a_depth, b_depth):
+    """a REL b holds exactly when b CONVERSE(REL) a: the tool answers "a relative to b" and
+    a model asking the other way round must get the mirror image, never a contradiction."""
+    a, b = box(*a_box, depth=a_depth, id=1), box(*b_box, depth=b_depth, id=2)
+    forward, backward = relations(a, b), relations(b, a)
+    assert sorted(CONVERSE[r] for r in forward) == sorted(backward)
+    # at most one of each opposing pair, and only relations of the documented vocabulary
+    assert not {"left_of", "right_of"} <= set(forward)
+    assert not {"above", "below"} <= set(forward)
+    assert len({"inside", "surrounding", "overlapping"} & set(forward)) <= 1
+    assert set(forward) <= set(CONVERSE)
 
 
 def test_objects_from_images_of_different_sizes():

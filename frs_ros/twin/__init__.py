@@ -9,7 +9,7 @@ from frs_ros.twin.model import (
     UnknownObjectError,
     clip_bbox,
 )
-from frs_ros.twin.relations import RELATIONS, relation_table, relations, relations_between
+from frs_ros.twin.relations import RELATIONS, relations
 from frs_ros.twin.rle import RLE
 from frs_ros.twin.serialize import to_compact, to_verbose
 
@@ -25,9 +25,7 @@ __all__ = [
     "TwinObject",
     "UnknownObjectError",
     "clip_bbox",
-    "relation_table",
     "relations",
-    "relations_between",
     "to_compact",
     "to_verbose",
 ]

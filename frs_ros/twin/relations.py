@@ -17,7 +17,7 @@ Several can hold at once (a cup can be inside a shelf box and nearer than it).
 
 from __future__ import annotations
 
-from frs_ros.twin.model import FrameTwin, TwinObject
+from frs_ros.twin.model import TwinObject
 from frs_ros.twin.rle import intersection_area
 
 RELATIONS: tuple[str, ...] = (
@@ -62,18 +62,3 @@ def relations(a: TwinObject, b: TwinObject) -> list[str]:
         if abs(da - db) > DEPTH_TOL * max(abs(da), abs(db)):
             out.append("nearer" if da < db else "farther")
     return out
-
-
-def relations_between(frame: FrameTwin, a_id: int, b_id: int) -> list[str]:
-    """Relations of object ``a_id`` to ``b_id`` in ``frame``; unknown ids raise
-    ``UnknownObjectError`` naming the id and the ids that exist."""
-    if a_id == b_id:
-        raise ValueError(f"an object has no spatial relation to itself (id {a_id})")
-    return relations(frame.object(a_id), frame.object(b_id))
-
-
-def relation_table(frame: FrameTwin) -> dict[int, dict[int, list[str]]]:
-    """All pairwise relations in a frame: ``table[a][b]`` = relations of a to b."""
-    return {
-        a.id: {b.id: relations(a, b) for b in frame.objects if b.id != a.id} for a in frame.objects
-    }
