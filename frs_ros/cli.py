@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import sys
@@ -20,9 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from frs_ros.io.frames import Frame
 from frs_ros.io.sources import iter_frames, kind_of
-from frs_ros.paths import config_path
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.terminal import escape_terminal
 from frs_ros.twin import Twin
@@ -59,48 +56,49 @@ def _frames(args: argparse.Namespace) -> Any:
     )
 
 
-def build_twin(args: argparse.Namespace) -> tuple[Twin, dict[str, float]]:
-    """Run perception over the input; returns the twin and perception timings."""
-    from frs_ros.perception import PerceptionPipeline
-
-    # Read the first frame before loading any model: a damaged input fails in a second.
-    source = _frames(args)
-    first = next(source, None)
-    if first is None:
+def observe_input(args: argparse.Namespace, segmenter: Any) -> dict[str, float]:
+    """Feed every frame of the input to ``segmenter``; returns perception timings."""
+    t0 = time.perf_counter()
+    n = 0
+    for frame in tqdm(_frames(args), desc="perception", unit="frame", total=args.max_frames):
+        segmenter.observe(frame)
+        n += 1
+    if n == 0:
         raise ValueError(f"{args.input} yielded no frames")
-    t0 = time.perf_counter()
-    pipeline = PerceptionPipeline.from_profile(args.models, args.perception)
-    load_s = time.perf_counter() - t0
+    return {"perception_per_frame_s": (time.perf_counter() - t0) / n}
+
+
+def _first_frame(args: argparse.Namespace) -> None:
+    """Decode the first frame before any model loads: a damaged input fails in a second."""
+    if next(_frames(args), None) is None:
+        raise ValueError(f"{args.input} yielded no frames")
+
+
+def _segmenter(
+    args: argparse.Namespace, models: str | None, reasoner: str | None, config: Any = None
+) -> tuple[Any, float]:
+    """The segmenter of the flags (the whole clip fits its window: at most --max-frames
+    frames) and the seconds its models took to load."""
+    from frs_ros.segmenter import ReasoningSegmenter
+
     labels = [s.strip() for s in args.labels.split(",") if s.strip()]
-    frames = []
     t0 = time.perf_counter()
-    inputs = itertools.chain([first], source)
-    for frame in tqdm(inputs, desc="perception", unit="frame", total=args.max_frames):
-        frames.append(
-            pipeline.process_frame(
-                frame.rgb,
-                frame.depth,
-                frame.intrinsics,
-                stamp=frame.stamp,
-                extra_labels=labels,
-                frame_id=frame.frame_id,
-            )
-        )
-    per_frame = (time.perf_counter() - t0) / len(frames)
-    return Twin(frames), {"models_load_s": load_s, "perception_per_frame_s": per_frame}
-
-
-def _load_runtime(spec: str) -> Any:
-    from frs_ros.reasoning.runtime import load_runtime
-
-    path = Path(spec)
-    if not path.suffix and not path.exists():  # a shipped config name: tiny, openai...
-        path = config_path("reasoner.yaml" if spec == "default" else f"reasoner_{spec}.yaml")
-    return load_runtime(path)
+    seg = ReasoningSegmenter.from_config(
+        models,
+        reasoner,
+        config,
+        perception=args.perception,
+        window=max(args.max_frames, 1),
+        extra_labels=labels,
+    )
+    return seg, time.perf_counter() - t0
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
-    twin, _ = build_twin(args)
+    _first_frame(args)
+    seg, _ = _segmenter(args, args.models, reasoner=None)
+    observe_input(args, seg)
+    twin = seg.twin
     text = {"json": lambda: twin.to_json(indent=1), "compact": lambda: to_compact(twin),
             "verbose": lambda: to_verbose(twin)}[args.form]()  # fmt: skip
     if args.out:
@@ -115,40 +113,33 @@ def _save_mask(mask: np.ndarray, path: Path) -> None:
     Image.fromarray(mask.astype(np.uint8) * 255).save(path)
 
 
-def _overlay(frame: Frame, twin: Twin, ids: Sequence[int]) -> np.ndarray:
-    from frs_ros.visualization import OverlayItem, draw_overlay
-
-    ft = next((f for f in twin.frames if f.index == frame.index), None)
-    if ft is None:
-        return frame.rgb
-    items = [OverlayItem(o.id, o.decode_mask(), f"{o.id} {o.label}") for o in ft.objects
-             if o.id in ids]  # fmt: skip
-    return draw_overlay(frame.rgb, items)
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
-    from frs_ros.reasoning import Reasoner, answer_masks, validate_query
+    from frs_ros.reasoning import validate_query
 
     query = validate_query(args.query)
     config = reasoner_config(args)  # bad flags fail before any model loads
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     if args.twin:  # a given twin (e.g. the example's ground truth) replaces perception
-        twin, timings = Twin.from_dict(json.loads(Path(args.twin).read_text())), {}
+        twin = Twin.from_dict(json.loads(Path(args.twin).read_text()))
+        seg, load_s = _segmenter(args, None, args.reasoner, config)
+        seg.set_twin(twin)
+        timings = {"models_load_s": load_s}
     else:
-        twin, timings = build_twin(args)
-    reasoner = Reasoner(_load_runtime(args.reasoner), config)
-    result = reasoner.answer(twin, query)
-    masks = answer_masks(twin, result.ids)
+        _first_frame(args)
+        seg, load_s = _segmenter(args, args.models, args.reasoner, config)
+        timings = {"models_load_s": load_s, **observe_input(args, seg)}
+    answer = seg.ask(query)
+    twin, result = answer.twin, answer.result
 
-    for fm in masks.frames:
+    for fm in answer.masks.frames:
         _save_mask(fm.union_array(), out / "masks" / f"frame_{fm.index:04d}.png")
         for obj_id, rle in fm.instances.items():
             _save_mask(
                 rle_utils.decode(rle), out / "masks" / f"frame_{fm.index:04d}_id{obj_id}.png"
             )
     # A second lazy pass over the input draws the overlays: memory stays bounded.
-    overlays = [Image.fromarray(_overlay(f, twin, result.ids)) for f in _frames(args)]
+    overlays = [Image.fromarray(answer.overlay(f.rgb, f.index)) for f in _frames(args)]
     overlays[-1].save(out / "overlay.png")
     if len(overlays) > 1:
         overlays[0].save(out / "overlay.gif", save_all=True, append_images=overlays[1:],
@@ -157,27 +148,27 @@ def cmd_segment(args: argparse.Namespace) -> int:
     report = {
         "input": str(args.input),
         "input_kind": kind_of(args.input),
-        "query": query,
-        "prompt": reasoner.config.prompt,
-        "ids": result.ids,
-        "unknown_ids": result.unknown_ids,
-        "empty": result.empty,
-        "outcome": result.outcome,
-        "reasoning": result.reasoning,
+        "query": answer.query,
+        "prompt": seg.config.prompt,
+        "ids": answer.ids,
+        "unknown_ids": answer.unknown_ids,
+        "empty": answer.empty,
+        "outcome": answer.outcome,
+        "reasoning": answer.reasoning,
         "rollout": result.transcript.rollout,
         "rounds": result.rounds,
         "tokens": result.n_tokens,
         "frames": len(twin),
         "objects": len(twin.ids),
-        "timings": {**timings, **{f"reasoning_{k}": v for k, v in result.timings.items()}},
+        "timings": {**timings, **{f"reasoning_{k}": v for k, v in answer.timings.items()}},
     }
     (out / "result.json").write_text(json.dumps(report, indent=2))
-    labels = {i: twin.last_seen(i).label for i in result.ids}
-    print(f"query: {escape_terminal(query)}")
-    print(escape_terminal(f"answer: {result.outcome} ids={result.ids} {labels}"))
-    if result.unknown_ids:
-        print(f"ids not in the twin (ignored): {result.unknown_ids}")
-    print(f"wrote {out}/result.json, overlay.png and {len(masks.frames)} mask frame(s)")
+    labels = {i: twin.last_seen(i).label for i in answer.ids}
+    print(f"query: {escape_terminal(answer.query)}")
+    print(escape_terminal(f"answer: {answer.outcome} ids={answer.ids} {labels}"))
+    if answer.unknown_ids:
+        print(f"ids not in the twin (ignored): {answer.unknown_ids}")
+    print(f"wrote {out}/result.json, overlay.png and {len(answer.masks.frames)} mask frame(s)")
     return 0
 
 

@@ -6,11 +6,13 @@ Pure numpy (alpha blending, box outlines) plus PIL for text; no ROS, no OpenCV.
 from __future__ import annotations
 
 import colorsys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from frs_ros.twin.model import FrameTwin
 
 
 def color_for(obj_id: int) -> tuple[int, int, int]:
@@ -56,3 +58,19 @@ def draw_overlay(rgb: np.ndarray, items: Sequence[OverlayItem], alpha: float = 0
         draw.rectangle(box, fill=color_for(item.obj_id))
         draw.text((x, y), item.label, fill=(0, 0, 0), font=font)
     return np.asarray(image)
+
+
+def overlay_objects(
+    rgb: np.ndarray, frame: FrameTwin | None, ids: Collection[int] | None = None
+) -> np.ndarray:
+    """``rgb`` with the objects of its frame twin drawn and labelled ``id:label`` — only
+    ``ids`` when given, every object otherwise. Objects whose masks have another size than
+    the image (a twin of another stream) are skipped rather than drawn misplaced."""
+    if frame is None:
+        return rgb
+    items = [
+        OverlayItem(o.id, o.decode_mask(), f"{o.id}:{o.label}")
+        for o in frame.objects
+        if (ids is None or o.id in ids) and o.size == rgb.shape[:2]
+    ]
+    return draw_overlay(rgb, items)

@@ -88,10 +88,10 @@ class _GroundTruthPerception:
     def reset(self):
         self.queue = list(self.frames)
 
-    def process_frame(self, rgb, depth, intrinsics, stamp=0.0):
+    def process(self, frame, extra_labels=()):
         f = self.queue.pop(0)
-        assert rgb.shape == (f.height, f.width, 3) and depth.shape == (f.height, f.width)
-        assert stamp == f.stamp
+        assert frame.rgb.shape == (f.height, f.width, 3)
+        assert frame.depth.shape == (f.height, f.width) and frame.stamp == f.stamp
         objects = [o.with_id(o.id + 100) for o in f.objects]
         return FrameTwin(f.index, f.stamp, f.width, f.height, objects)
 

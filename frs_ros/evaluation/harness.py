@@ -97,16 +97,18 @@ def _stack(unions: Sequence[dict], size: tuple[int, int] | None = None) -> np.nd
 
 
 def perceive(sample: BenchmarkSample, pipeline: Any) -> Twin:
-    """Render the sample's frames and run them through a ``PerceptionPipeline``."""
-    from frs_ros.twin import FrameTwin
+    """Render the sample's frames and observe them with a ``PerceptionPipeline``, as a new
+    stream whose window holds the whole clip."""
+    from frs_ros.io.frames import Frame
+    from frs_ros.segmenter import ReasoningSegmenter
 
-    pipeline.reset()
-    frames: list[FrameTwin] = []
+    segmenter = ReasoningSegmenter(pipeline, window=max(len(sample.twin), 1))
+    segmenter.reset_stream()
     for f in sample.twin.frames:
         rgb, depth = render_frame(f)
-        intr = camera_intrinsics(f.width, f.height)
-        frames.append(pipeline.process_frame(rgb, depth, intr, stamp=f.stamp))
-    return Twin(frames=frames)
+        intrinsics = camera_intrinsics(f.width, f.height)
+        segmenter.observe(Frame(f.index, f.stamp, rgb, depth, intrinsics))
+    return segmenter.twin
 
 
 def evaluate(

@@ -20,6 +20,7 @@ from frs_ros.benchmark.generator import BenchmarkSample
 from frs_ros.reasoning import Reasoner, ReasonerConfig
 from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime.base import LLMRuntime, ScriptedRuntime
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
 
 _RESULTS = re.compile(r"<results>.*?</results>", re.DOTALL)
@@ -102,23 +103,23 @@ class LargestPredictor:
 
 
 class ReasonerPredictor:
-    """An LLM runtime driven by the real rollout engine."""
+    """An LLM runtime answering through :class:`ReasoningSegmenter`, as a deployment does."""
 
     needs_gt_twin = False
 
     def __init__(self, runtime: LLMRuntime, config: ReasonerConfig, name: str = "reasoner"):
         self.runtime = runtime
-        self.reasoner = Reasoner(runtime, config)
+        self.segmenter = ReasoningSegmenter(runtime=runtime, config=config)
         self.name = name
 
     def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
-        result = self.reasoner.answer(twin, sample.query)
+        answer = self.segmenter.ask(sample.query, twin=twin)
         return Prediction(
-            ids=result.ids,
-            outcome=result.outcome,
-            n_tokens=result.n_tokens,
-            rounds=result.rounds,
-            extra={"unknown_ids": result.unknown_ids},
+            ids=answer.ids,
+            outcome=answer.outcome,
+            n_tokens=answer.result.n_tokens,
+            rounds=answer.result.rounds,
+            extra={"unknown_ids": answer.unknown_ids},
         )
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal
 
 from frs_ros.reasoning import protocol
 from frs_ros.reasoning.few_shot import check_few_shot, few_shot_examples
@@ -71,9 +72,10 @@ class Transcript:
 class ReasonerConfig:
     max_rounds: int = 4  # <plan> rounds executed; one more is the cut-off
     max_new_tokens: int = 512  # over the whole rollout
-    timeout_s: float = 30.0
+    timeout_s: float = 60.0  # wall time of one query (a first query on a CPU is slow)
     max_calls_per_plan: int = 8
     max_results_chars: int = 4000  # a huge <results> would blow the context
+    max_query_chars: int = MAX_QUERY_CHARS  # longer queries are refused
     prompt: str = "full"  # system prompt style (prompt.PROMPT_STYLES): full | brief
     # solved train-split examples in the system prompt (reasoning/few_shot.py); 0 = none
     few_shot: int = 0
@@ -86,6 +88,7 @@ class ReasonerConfig:
             ("max_new_tokens", 1, MAX_NEW_TOKENS),
             ("max_calls_per_plan", 1, 1000),
             ("max_results_chars", 1, 10**7),
+            ("max_query_chars", 1, 10**6),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -97,6 +100,21 @@ class ReasonerConfig:
             raise ValueError(f"timeout_s must be in (0, {MAX_TIMEOUT_S:g}] s, got {timeout!r}")
         check_prompt_style(self.prompt)
         check_few_shot(self.few_shot)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Every setting with its default: the ROS parameters and the CLI flags are
+        declared from these, so the interfaces cannot drift apart."""
+        return asdict(cls())
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "reasoner") -> ReasonerConfig:
+        """The one loader (a YAML section, ROS parameters, CLI flags): unknown keys are an
+        error naming them, values go through the one validator."""
+        known = [f.name for f in fields(cls)]
+        if unknown := sorted(set(values) - set(known)):
+            raise ValueError(f"unknown {where} settings {unknown} (known: {known})")
+        return cls(**values)
 
     def with_query_options(
         self,
@@ -206,10 +224,20 @@ class Reasoner:
         return self.runtime.format_prompt(self._system, user_prompt(twin, query, prev))
 
     def answer(
-        self, twin: Twin, query: str, previous: ReasoningResult | None = None
+        self,
+        twin: Twin,
+        query: str,
+        previous: ReasoningResult | None = None,
+        config: ReasonerConfig | None = None,
     ) -> ReasoningResult:
-        cfg = self.config
-        query = validate_query(query)
+        """Answer ``query`` on ``twin``; ``previous`` makes it a follow-up. ``config``
+        replaces this reasoner's bounds for this query (``with_query_options``); the
+        system prompt is fixed when the reasoner is built (it is the cached prefix)."""
+        cfg = config or self.config
+        for name in ("prompt", "few_shot"):
+            if getattr(cfg, name) != getattr(self.config, name):
+                raise ValueError(f"{name} is fixed when the reasoner is built; use a new one")
+        query = validate_query(query, cfg.max_query_chars)
         if not twin.frames:
             raise ValueError("the twin has no frames: nothing to reason about yet")
         t0 = time.monotonic()
@@ -244,10 +272,10 @@ class Reasoner:
                 else:
                     rounds += 1
                     t = time.monotonic()
-                    entries = self._run_plan(ctx, text)
+                    entries = self._run_plan(ctx, text, cfg)
                     timings["tools_s"] += time.monotonic() - t
                     tool_calls.extend(entries)
-                    transcript.add(self._results_block(entries), "engine")
+                    transcript.add(self._results_block(entries, cfg), "engine")
                     if n_tokens >= cfg.max_new_tokens:
                         outcome = "max_tokens"
                     elif time.monotonic() >= deadline:
@@ -285,18 +313,18 @@ class Reasoner:
             tool_calls=tool_calls,
         )
 
-    def _run_plan(self, ctx: ToolContext, text: str) -> list[dict]:
+    def _run_plan(self, ctx: ToolContext, text: str, cfg: ReasonerConfig) -> list[dict]:
         body = protocol.last_block(text, protocol.PLAN)
         if body is None:
             return [{"error": "</plan> without a matching <plan>"}]
-        calls, error = protocol.parse_plan(body, self.config.max_calls_per_plan)
+        calls, error = protocol.parse_plan(body, cfg.max_calls_per_plan)
         if error is not None:
             return [{"error": error}]
         return [self.registry.call(ctx, c.tool, c.args) for c in calls]
 
-    def _results_block(self, entries: list[dict]) -> str:
+    def _results_block(self, entries: list[dict], cfg: ReasonerConfig) -> str:
         block = protocol.format_results(entries)
-        if len(block) > self.config.max_results_chars:
+        if len(block) > cfg.max_results_chars:
             block = protocol.format_results(
                 [{"error": f"results too long ({len(block)} chars); ask for fewer objects"}]
             )

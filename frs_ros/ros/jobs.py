@@ -1,14 +1,14 @@
-"""The work of the nodes, without rclpy: frame intake, perception, reasoning state, drawing.
+"""Message-side work of the nodes, without rclpy: frame intake, query and result messages
+around the :class:`~frs_ros.segmenter.ReasoningSegmenter` (which does the perceiving and
+reasoning), drawing.
 
 Nodes (``*_node.py``) only wire these to topics and services, so the single-process
-pipeline node and the separate nodes share every line of behaviour, and the tests can
-drive the same code through the rclpy test double.
+pipeline node and the separate nodes share every line of behaviour.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +17,10 @@ import numpy as np
 from frs_ros.io.frames import Frame
 from frs_ros.io.images import compressed_to_rgb, depth_to_metres, image_to_rgb
 from frs_ros.io.messages import MessageTypes
-from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_masks
-from frs_ros.reasoning.engine import validate_query
 from frs_ros.ros import conversions as conv
+from frs_ros.segmenter import QueryError, ReasoningSegmenter, Segmentation
 from frs_ros.twin import CameraIntrinsics, FrameTwin, Twin
-from frs_ros.twin.aggregator import TwinAggregator
-from frs_ros.visualization import OverlayItem, color_for, draw_overlay
+from frs_ros.visualization import color_for, overlay_objects
 
 
 def frame_from_messages(image: Any, depth: Any = None, info: Any = None) -> Frame:
@@ -74,54 +72,23 @@ class Answer:
 
 
 class ReasonerJob:
-    """Answers queries on the latest twin and follows answered tracks onto new frames.
+    """The reasoner's messages around a :class:`ReasoningSegmenter`: ReasonQuery in,
+    ReasonResult out, and the tracked answer's result on every new twin. Refused queries
+    and failing models become failed results, so the node keeps serving."""
 
-    Thread safety: the twin is swapped under a short lock, so frames keep flowing while a
-    query is being reasoned about; reasoning itself is serialised (one LLM runtime).
-    """
-
-    def __init__(
-        self,
-        types: MessageTypes,
-        runtime: Any,
-        config: ReasonerConfig,
-        max_query_chars: int = 2000,
-    ) -> None:
+    def __init__(self, types: MessageTypes, segmenter: ReasoningSegmenter) -> None:
         self.types = types
-        self.runtime = runtime
-        self.config = config
-        self.max_query_chars = max_query_chars
-        self._lock = threading.Lock()
-        self._reason_lock = threading.Lock()
-        self._twin: Twin | None = None
-        self._previous: ReasoningResult | None = None
-        self._tracking: tuple[str, str, list[int]] | None = None  # query id, text, ids
+        self.segmenter = segmenter
         self._ids = itertools.count(1)
 
     def update_twin(self, twin: Twin) -> Any | None:
         """Store the newest twin; when following an answer, its result on the new frame."""
-        with self._lock:
-            self._twin = twin
-            tracking = self._tracking
-        if tracking is None:
-            return None
-        query_id, text, ids = tracking
-        masks = answer_masks(twin, ids)
-        return conv.result_to_msg(
-            self.types,
-            query_id=query_id,
-            query_text=text,
-            frame=twin.latest,
-            masks=masks.latest,
-            ids=[i for i in ids if i in masks.latest.instances],
-            unknown_ids=[],
-            outcome="tracking",
-        )
+        self.segmenter.set_twin(twin)
+        tracked = self.segmenter.tracked()
+        return self._result_msg(tracked) if tracked is not None else None
 
     def reset(self) -> None:
-        with self._lock:
-            self._tracking = None
-            self._previous = None
+        self.segmenter.reset_conversation()
 
     def failure(self, message: str, query_id: str = "", text: str = "") -> Answer:
         result = self.types.new(
@@ -137,63 +104,43 @@ class ReasonerJob:
     def answer(self, query: Any) -> Answer:
         """Answer a frs_ros/msg/ReasonQuery. Never raises on bad input: success=False."""
         query_id = str(query.id) or f"q{next(self._ids)}"
-        try:  # empty, oversized, control characters: the one query validator of every interface
-            text = validate_query(str(query.text), self.max_query_chars)
-        except ValueError as exc:
-            return self.failure(str(exc), query_id)
-        with self._lock:
-            twin, previous = self._twin, self._previous
-        if twin is None or not twin.frames:
-            return self.failure(
-                "no frame received yet: the twin is empty (is the camera publishing?)",
-                query_id,
-                text,
-            )
         try:  # a query may set its own rounds and timeout; the rest is the node's
-            config = self.config.with_query_options(
-                max_rounds=query.max_rounds, timeout_s=query.timeout_s
-            )
-        except ValueError as exc:
-            return self.failure(f"invalid query option: {exc}", query_id, text)
-        try:
-            with self._reason_lock:
-                result = Reasoner(self.runtime, config).answer(
-                    twin, text, previous if query.follow_up else None
-                )
-            masks = answer_masks(twin, result.ids)
-            msg = conv.result_to_msg(
-                self.types,
+            answer = self.segmenter.ask(
+                str(query.text),
+                follow_up=bool(query.follow_up),
+                track=bool(query.track),
                 query_id=query_id,
-                query_text=text,
-                frame=twin.latest,
-                masks=masks.latest,
-                ids=result.ids,
-                unknown_ids=result.unknown_ids,
-                outcome=result.outcome,
-                reasoning=result.reasoning,
-                timings=result.timings,
+                max_rounds=query.max_rounds,
+                timeout_s=query.timeout_s,
             )
+        except QueryError as exc:  # refused before reasoning: the text may be the problem
+            return self.failure(str(exc), query_id)
         except Exception as exc:  # the model or runtime failed: report, keep serving
-            return self.failure(f"reasoner failed: {type(exc).__name__}: {exc}", query_id, text)
-        with self._lock:
-            self._previous = result
-            self._tracking = (query_id, text, list(result.ids)) if query.track else None
-        found = ", ".join(map(str, result.ids)) or "none (empty target)"
-        return Answer(True, f"{result.outcome}: objects {found}", msg)
+            message = f"reasoner failed: {type(exc).__name__}: {exc}"
+            return self.failure(message, query_id, str(query.text))
+        found = ", ".join(map(str, answer.ids)) or "none (empty target)"
+        return Answer(True, f"{answer.outcome}: objects {found}", self._result_msg(answer))
+
+    def _result_msg(self, answer: Segmentation) -> Any:
+        return conv.result_to_msg(
+            self.types,
+            query_id=answer.query_id,
+            query_text=answer.query,
+            frame=answer.twin.latest,
+            masks=answer.masks.latest,
+            ids=answer.ids,
+            unknown_ids=answer.unknown_ids,
+            outcome=answer.outcome,
+            reasoning=answer.reasoning,
+            timings=answer.timings,
+        )
 
 
 def overlay_for(rgb: np.ndarray, frame: FrameTwin | None, result: Any | None) -> np.ndarray:
     """The overlay image: the answered objects of ``result`` (else every object of the
     frame twin) in their colours with their labels."""
-    if frame is None:
-        return rgb
-    wanted = set(int(i) for i in result.object_ids) if result is not None else None
-    items = [
-        OverlayItem(o.id, o.decode_mask(), f"{o.id}:{o.label}")
-        for o in frame.objects
-        if (wanted is None or o.id in wanted) and o.size == rgb.shape[:2]
-    ]
-    return draw_overlay(rgb, items)
+    wanted = {int(i) for i in result.object_ids} if result is not None else None
+    return overlay_objects(rgb, frame, wanted)
 
 
 def markers_for(types: MessageTypes, frame: FrameTwin, ids: list[int] | None) -> Any:
@@ -232,37 +179,6 @@ def markers_for(types: MessageTypes, frame: FrameTwin, ids: list[int] | None) ->
                 )
             )
     return new("visualization_msgs/msg/MarkerArray", markers=markers)
-
-
-class PerceptionJob:
-    """Frames -> frame twins (perception core) -> the windowed Twin (aggregator)."""
-
-    def __init__(self, pipeline: Any, window: int, extra_labels: list[str] | None = None) -> None:
-        self.pipeline = pipeline
-        self.aggregator = TwinAggregator(window=window)
-        self.extra_labels = list(extra_labels or [])
-        # a reset (lifecycle deactivate, another thread) waits for the frame in progress
-        self._lock = threading.Lock()
-
-    def process(self, frame: Frame) -> Twin | None:
-        """The twin after this frame, or None when the aggregator dropped it (out of order)."""
-        with self._lock:
-            frame_twin = self.pipeline.process_frame(
-                frame.rgb,
-                depth=frame.depth,
-                intrinsics=frame.intrinsics,
-                stamp=frame.stamp,
-                extra_labels=self.extra_labels,
-                frame_id=frame.frame_id,
-            )
-            if not self.aggregator.push(frame_twin):
-                return None
-            return self.aggregator.twin()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.pipeline.reset()
-            self.aggregator.clear()
 
 
 def split_labels(text: str) -> list[str]:

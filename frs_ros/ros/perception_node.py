@@ -13,8 +13,9 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.jobs import PerceptionJob, split_labels
+from frs_ros.ros.jobs import split_labels
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
 
 PERCEPTION_PARAMS: dict[str, Any] = {
@@ -35,11 +36,19 @@ def load_pipeline(node: FrsNode) -> Any:
     return PerceptionPipeline.from_profile(profile, resolve_config(node.param("perception_config")))
 
 
-def perceive_and_publish(node: FrsNode, job: PerceptionJob, frame: Frame) -> Twin | None:
+def perception_settings(node: FrsNode) -> dict[str, Any]:
+    """The segmenter's stream settings of the perception parameters."""
+    return {
+        "window": int(node.param("window")),
+        "extra_labels": split_labels(node.param("extra_labels")),
+    }
+
+
+def perceive_and_publish(node: FrsNode, seg: ReasoningSegmenter, frame: Frame) -> Twin | None:
     """Run perception on a frame and publish the window on ``node.twin_pub``; a rejected
     frame is logged and gives None, so the node keeps serving."""
     try:
-        twin = job.process(frame)
+        twin = seg.observe(frame)
     except ValueError as exc:
         node.get_logger().error(f"perception rejected frame: {exc}")
         return None
@@ -62,7 +71,7 @@ class PerceptionNode(FrsNode):
     def __init__(self, *, pipeline: Any = None, **kwargs: Any) -> None:
         super().__init__("frs_perception", **kwargs)
         self._given_pipeline = pipeline  # tests inject a pipeline; otherwise loaded on configure
-        self.job: PerceptionJob | None = None
+        self.segmenter: ReasoningSegmenter | None = None
         self.input: FrameInput | None = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -71,9 +80,7 @@ class PerceptionNode(FrsNode):
         except Exception as exc:  # missing weights, bad profile: fail the transition clearly
             self.get_logger().error(f"cannot load perception models: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.job = PerceptionJob(
-            pipeline, int(self.param("window")), split_labels(self.param("extra_labels"))
-        )
+        self.segmenter = ReasoningSegmenter(pipeline, **perception_settings(self))
         self.twin_pub = self.create_publisher(
             self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
         )
@@ -82,19 +89,19 @@ class PerceptionNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        perceive_and_publish(self, self.job, frame)
+        perceive_and_publish(self, self.segmenter, frame)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_deactivate(state)  # first: frames arriving now are dropped
-        if self.job is not None:
-            self.job.reset()  # then: a later activation starts a new stream
+        if self.segmenter is not None:
+            self.segmenter.reset_stream()  # then: a later activation starts a new stream
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self.input is not None:
             self.input.destroy()
         self.destroy_publisher(self.twin_pub)
-        self.job = self.input = None  # drops the models
+        self.segmenter = self.input = None  # drops the models
         self.get_logger().info("cleaned up: perception models freed")
         return TransitionCallbackReturn.SUCCESS
 

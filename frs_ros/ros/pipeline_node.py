@@ -10,16 +10,22 @@ from typing import Any, ClassVar
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
-from frs_ros.ros.jobs import PerceptionJob, split_labels
+from frs_ros.ros.jobs import ReasonerJob
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
-from frs_ros.ros.perception_node import PERCEPTION_PARAMS, load_pipeline, perceive_and_publish
+from frs_ros.ros.perception_node import (
+    PERCEPTION_PARAMS,
+    load_pipeline,
+    perceive_and_publish,
+    perception_settings,
+)
 from frs_ros.ros.reasoner_node import (
     REASONER_PARAMS,
     ReasonerEndpoints,
     load_runtime_for,
-    make_reasoner_job,
+    reasoner_settings,
 )
 from frs_ros.ros.visualization_node import Drawer
+from frs_ros.segmenter import ReasoningSegmenter
 
 
 class PipelineNode(FrsNode):
@@ -37,9 +43,11 @@ class PipelineNode(FrsNode):
         except Exception as exc:  # missing weights, bad config: fail the transition clearly
             self.get_logger().error(f"cannot load models: {exc}")
             return TransitionCallbackReturn.FAILURE
-        window = int(self.param("window"))
-        self.perception = PerceptionJob(pipeline, window, split_labels(self.param("extra_labels")))
-        self.reasoner = ReasonerEndpoints(self, make_reasoner_job(self, runtime))
+        # one segmenter: perception and reasoning share the twin by reference
+        self.segmenter = ReasoningSegmenter(
+            pipeline, runtime, reasoner_settings(self), **perception_settings(self)
+        )
+        self.reasoner = ReasonerEndpoints(self, ReasonerJob(self.types, self.segmenter))
         self.drawer = Drawer(self)
         self.reasoner.listeners.append(self.drawer.on_result)
         self.twin_pub = self.create_publisher(
@@ -50,7 +58,7 @@ class PipelineNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        twin = perceive_and_publish(self, self.perception, frame)
+        twin = perceive_and_publish(self, self.segmenter, frame)
         if twin is None:
             return
         self.reasoner.on_twin(twin)  # follows answered tracks; the drawer listens
@@ -59,7 +67,7 @@ class PipelineNode(FrsNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_deactivate(state)  # first: frames arriving now are dropped
-        self.perception.reset()  # then: a later activation starts a new stream
+        self.segmenter.reset_stream()  # then: a later activation starts a new stream
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -67,7 +75,7 @@ class PipelineNode(FrsNode):
         self.reasoner.destroy()
         self.drawer.destroy()
         self.destroy_publisher(self.twin_pub)
-        self.input = self.perception = self.reasoner = self.drawer = None  # frees the models
+        self.input = self.segmenter = self.reasoner = self.drawer = None  # frees the models
         self.get_logger().info("cleaned up: perception models and reasoner freed")
         return TransitionCallbackReturn.SUCCESS
 

@@ -11,44 +11,35 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import yaml
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.reasoning import ReasonerConfig
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import Answer, ReasonerJob
-from frs_ros.ros.node_base import FrsNode, qos_from, resolve_config, run
+from frs_ros.ros.node_base import FrsNode, qos_from, run
+from frs_ros.segmenter import ReasoningSegmenter
 
 REASONER_PARAMS: dict[str, Any] = {
     "reasoner_config": "reasoner.yaml",  # runtime: section, see config/reasoner*.yaml
     "reasoner_device": "",  # overrides runtime.device of an hf runtime when set
-    "max_rounds": 4,
-    "max_new_tokens": 512,
-    "timeout_s": 30.0,
-    "max_query_chars": 2000,
     "max_pending_queries": 4,  # queries waiting for the reasoner; more are refused as busy
-    "prompt": "full",  # system prompt style: full | brief (the one the model was trained with)
+    # every ReasonerConfig setting (bounds, prompt style, few-shot), with its one default
+    **ReasonerConfig.defaults(),
 }
 
 
 def load_runtime_for(node: FrsNode) -> Any:
-    from frs_ros.reasoning.runtime.factory import load_runtime
+    from frs_ros.reasoning.runtime import load_runtime
 
-    config = yaml.safe_load(resolve_config(node.param("reasoner_config")).read_text()) or {}
-    runtime = config.setdefault("runtime", {})
-    if node.param("reasoner_device") and runtime.get("kind") == "hf":  # the torch runtime
-        runtime["device"] = str(node.param("reasoner_device"))
-    return load_runtime(config)
+    device = str(node.param("reasoner_device")) or None
+    return load_runtime(str(node.param("reasoner_config")), device=device)
 
 
-def make_reasoner_job(node: FrsNode, runtime: Any) -> ReasonerJob:
-    config = ReasonerConfig(
-        max_rounds=int(node.param("max_rounds")),
-        max_new_tokens=int(node.param("max_new_tokens")),
-        timeout_s=float(node.param("timeout_s")),
-        prompt=str(node.param("prompt")),
+def reasoner_settings(node: FrsNode) -> ReasonerConfig:
+    """The reasoner parameters as the one settings object (its validator checks them)."""
+    return ReasonerConfig.from_mapping(
+        {name: node.param(name) for name in ReasonerConfig.defaults()}, "reasoner parameter"
     )
-    return ReasonerJob(node.types, runtime, config, int(node.param("max_query_chars")))
 
 
 class ReasonerEndpoints:
@@ -151,7 +142,8 @@ class ReasonerNode(FrsNode):
         except Exception as exc:  # missing weights, bad config: fail the transition clearly
             self.get_logger().error(f"cannot load the reasoner runtime: {exc}")
             return TransitionCallbackReturn.FAILURE
-        self.endpoints = ReasonerEndpoints(self, make_reasoner_job(self, runtime))
+        segmenter = ReasoningSegmenter(runtime=runtime, config=reasoner_settings(self))
+        self.endpoints = ReasonerEndpoints(self, ReasonerJob(self.types, segmenter))
         self.twin_sub = self.create_subscription(
             self.types.get("frs_ros/msg/Twin"),
             "twin",

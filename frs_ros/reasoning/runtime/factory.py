@@ -10,7 +10,8 @@ Keys (unknown keys are an error, to catch typos):
   holds) for ``ort-genai``, the CPU runtime (docs/cpu.md)
 - ``model`` may be a local ``.gguf`` file (``hf``; ``frs models get``)
 - ``constrained``: decode inside the protocol grammar (``hf``, ``ort-genai``;
-  frs_ros.reasoning.grammar)
+  frs_ros.reasoning.grammar); for ``openai`` the server does, given the grammar in the
+  field of its ``server`` kind (``llamacpp`` | ``vllm``; ``ollama`` cannot)
 - ``thinking``: Qwen3 thinking mode on/off in the chat template
 - ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
 - ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
@@ -27,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from frs_ros.paths import config_path
 from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
 
 _KEYS = {
@@ -42,22 +44,53 @@ _KEYS = {
         "constrained",
     },
     "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling", "constrained"},
-    "openai": {"kind", "model", "thinking", "sampling", "endpoint", "tokenizer"},
+    "openai": {
+        "kind",
+        "model",
+        "thinking",
+        "sampling",
+        "endpoint",
+        "tokenizer",
+        "constrained",
+        "server",
+    },
     "scripted": {"kind", "outputs", "thinking"},
 }
 _ENDPOINT_KEYS = {"url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "extra_body"}
 
 
-def load_runtime(config: Mapping[str, Any] | str | os.PathLike) -> LLMRuntime:
-    """A runtime from a YAML path or a mapping (whole reasoner config or its ``runtime``)."""
+def reasoner_config_path(spec: str | os.PathLike[str]) -> Path:
+    """The YAML file of a reasoner config: an existing path, a shipped name (``default``
+    → ``config/reasoner.yaml``, ``cpu`` → ``config/reasoner_cpu.yaml``...) or a file name
+    in the config directory (``reasoner_cpu.yaml``, as ROS parameters give it)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    if not path.suffix:
+        path = config_path("reasoner.yaml" if str(spec) == "default" else f"reasoner_{spec}.yaml")
+    elif len(path.parts) == 1:
+        path = config_path(path.name)
+    if not path.is_file():
+        shipped = sorted(p.name for p in config_path().glob("reasoner*.yaml"))
+        raise FileNotFoundError(
+            f"reasoner config {str(spec)!r} does not exist (shipped: {', '.join(shipped)})"
+        )
+    return path
+
+
+def load_runtime(
+    config: Mapping[str, Any] | str | os.PathLike, *, device: str | None = None
+) -> LLMRuntime:
+    """A runtime from a reasoner config (a name or YAML path, see ``reasoner_config_path``)
+    or a mapping (the whole config or its ``runtime`` section). ``device`` overrides the
+    torch runtime's device; the other runtimes have none and ignore it."""
     if isinstance(config, str | os.PathLike):
-        path = Path(config)
-        if not path.is_file():
-            raise FileNotFoundError(f"reasoner config {path} does not exist")
-        config = yaml.safe_load(path.read_text()) or {}
+        config = yaml.safe_load(reasoner_config_path(config).read_text()) or {}
     if not isinstance(config, Mapping):
         raise TypeError(f"runtime config must be a mapping, got {type(config).__name__}")
     cfg = dict(config.get("runtime", config))
+    if device and cfg.get("kind") == "hf":
+        cfg["device"] = device
     kind = cfg.get("kind")
     if kind not in _KEYS:
         raise ValueError(f"runtime kind must be one of {sorted(_KEYS)}, got {kind!r}")
@@ -147,5 +180,7 @@ def _openai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRunti
         tokenizer=tokenizer,
         thinking=thinking,
         sampling=sampling,
+        constrained=bool(cfg.get("constrained", False)),
+        server=cfg.get("server"),
         **{k: v for k, v in endpoint.items() if k != "url"},
     )
