@@ -41,7 +41,7 @@ def frame(i: int = 0) -> Frame:
 
 
 def answer(*ids: int) -> str:
-    return f"<reason>r</reason><answer>{{\"ids\": {list(ids)}}}</answer>"
+    return f'<reason>r</reason><answer>{{"ids": {list(ids)}}}</answer>'
 
 
 def segmenter(*outputs: str, window: int = 8, **config) -> ReasoningSegmenter:
