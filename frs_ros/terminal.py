@@ -21,8 +21,13 @@ def escape_terminal(text: str, *, keep_newlines: bool = False) -> str:
             out.append(ch)
         elif unicodedata.category(ch) in _UNSAFE:
             code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                       else f"\\U{code:08x}")  # fmt: skip
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x100
+                else f"\\u{code:04x}"
+                if code < 0x10000
+                else f"\\U{code:08x}"
+            )
         else:
             out.append(ch)
     return "".join(out)

@@ -46,8 +46,11 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path, capsys):
 
 
 def test_balanced_cells_and_negatives(split):
-    cells = {(c, lv): [s for s in split if (s.category, s.level) == (c, lv)]
-             for c in CATEGORIES for lv in LEVELS}  # fmt: skip
+    cells = {
+        (c, lv): [s for s in split if (s.category, s.level) == (c, lv)]
+        for c in CATEGORIES
+        for lv in LEVELS
+    }
     for cell in cells.values():
         assert len(cell) == 2
         assert sum(s.negative for s in cell) == 1
@@ -127,8 +130,9 @@ def test_any_sample_is_consistent(index, cell, negative):
         prop_kinds = {s.twin.last_seen(i).label for i in s.gt_ids}
         assert prop_kinds  # and they share the asked property
         common = set.intersection(*(set(KIND_BY_NAME[k].properties) for k in prop_kinds))
-        assert any(set(s.twin.last_seen(i).label for i in s.gt_ids) <= set(kinds_with(p))
-                   for p in common)  # fmt: skip
+        assert any(
+            set(s.twin.last_seen(i).label for i in s.gt_ids) <= set(kinds_with(p)) for p in common
+        )
 
 
 def test_chain_builder_refuses_failing_calls(split):
@@ -140,7 +144,12 @@ def test_chain_builder_refuses_failing_calls(split):
 
 def test_plural():
     assert [plural(w) for w in ("mug", "glass", "knife", "scissors", "box")] == [
-        "mugs", "glasses", "knives", "scissors", "boxes"]  # fmt: skip
+        "mugs",
+        "glasses",
+        "knives",
+        "scissors",
+        "boxes",
+    ]
 
 
 def test_render_matches_twin(split):
@@ -179,8 +188,12 @@ def test_training_reads_benchmark_jsonl_with_oracle_chains(tmp_path, split):
     assert [s.id for s in samples] == [b.id for b in split]
     for s, b in zip(samples, split, strict=True):
         assert (s.chain, s.gt_ids, s.category, s.level, s.negative) == (
-            b.oracle, b.gt_ids, b.category, b.level, b.negative,
-        )  # fmt: skip
+            b.oracle,
+            b.gt_ids,
+            b.category,
+            b.level,
+            b.negative,
+        )
         result = replay(s.twin, s.query, s.chain)
         assert sorted(result.ids) == b.gt_ids
         assert prediction_iou(s.twin, result.ids, s.gt) == 1.0

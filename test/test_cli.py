@@ -59,8 +59,10 @@ def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
     assert main([*args, *TINY]) == 0
     assert json.loads((out / "result.json").read_text())["prompt"] == "brief"
     assert sorted(p.name for p in (out / "masks").glob("frame_????.png")) == [
-        "frame_0000.png", "frame_0001.png", "frame_0002.png"
-    ]  # fmt: skip
+        "frame_0000.png",
+        "frame_0001.png",
+        "frame_0002.png",
+    ]
     assert (out / "overlay.gif").is_file()
     twin = json.loads((out / "twin.json").read_text())
     assert [f["index"] for f in twin["frames"]] == [0, 1, 2]

@@ -19,12 +19,15 @@ def test_reasonseg_targets_ignores_and_queries(tmp_path):
         "text": ["what keeps food cold?", "the fridge"],
         "is_sentence": True,
         "shapes": [
-            {"label": "target", "points": [[0, 0], [10, 0], [10, 10], [0, 10]],
-             "shape_type": "polygon"},
+            {
+                "label": "target",
+                "points": [[0, 0], [10, 0], [10, 10], [0, 10]],
+                "shape_type": "polygon",
+            },
             {"label": "ignore", "points": [[20, 20], [30, 20], [30, 29], [20, 29]]},
             {"label": "flag", "points": [[0, 20], [5, 20], [5, 25]]},
         ],
-    }  # fmt: skip
+    }
     (tmp_path / "img1.json").write_text(json.dumps(anno))
     samples = list(load_reasonseg(tmp_path))
     assert [s.query for s in samples] == anno["text"]
@@ -53,10 +56,18 @@ def test_mevis_union_of_annotations_and_absent_frames(tmp_path):
     a[1:3, 1:3] = True
     b = np.zeros((8, 12), bool)
     b[5:7, 8:10] = True
-    meta = {"videos": {"v1": {"vid_id": "v1", "frames": ["00000", "00001"],
-            "expressions": {"0": {"exp": "the cat jumping", "obj_id": [0, 1],
-                                  "anno_id": [10, 11]},
-                            "1": {"exp": "the dog", "obj_id": [2], "anno_id": [12]}}}}}  # fmt: skip
+    meta = {
+        "videos": {
+            "v1": {
+                "vid_id": "v1",
+                "frames": ["00000", "00001"],
+                "expressions": {
+                    "0": {"exp": "the cat jumping", "obj_id": [0, 1], "anno_id": [10, 11]},
+                    "1": {"exp": "the dog", "obj_id": [2], "anno_id": [12]},
+                },
+            }
+        }
+    }
     masks = {"10": [_rle(a), None], "11": [_rle(b), _rle(b)], "12": [None, None]}
     (tmp_path / "meta_expressions.json").write_text(json.dumps(meta))
     (tmp_path / "mask_dict.json").write_text(json.dumps(masks))
@@ -83,24 +94,47 @@ def test_refcocog_polygons_and_rle(tmp_path, fmt):
     m = np.zeros((20, 30), bool)
     m[2:6, 3:9] = True
     instances = {
-        "images": [{"id": 1, "file_name": "COCO_train2014_000000000001.jpg", "height": 20,
-                    "width": 30}],
-        "annotations": [
-            {"id": 5, "image_id": 1, "category_id": 3, "iscrowd": 0,
-             "segmentation": [[10.0, 10.0, 20.0, 10.0, 20.0, 18.0, 10.0, 18.0]]},
-            {"id": 6, "image_id": 1, "category_id": 3, "iscrowd": 1,
-             "segmentation": _rle(m)},
+        "images": [
+            {"id": 1, "file_name": "COCO_train2014_000000000001.jpg", "height": 20, "width": 30}
         ],
-    }  # fmt: skip
+        "annotations": [
+            {
+                "id": 5,
+                "image_id": 1,
+                "category_id": 3,
+                "iscrowd": 0,
+                "segmentation": [[10.0, 10.0, 20.0, 10.0, 20.0, 18.0, 10.0, 18.0]],
+            },
+            {"id": 6, "image_id": 1, "category_id": 3, "iscrowd": 1, "segmentation": _rle(m)},
+        ],
+    }
     refs = [
-        {"ref_id": 0, "ann_id": 5, "image_id": 1, "split": "val", "category_id": 3,
-         "sentences": [{"sent": "the box on the right", "sent_id": 7},
-                       {"sent": "a cardboard box", "sent_id": 8}]},
-        {"ref_id": 1, "ann_id": 6, "image_id": 1, "split": "val",
-         "sentences": [{"sent": "the small thing", "sent_id": 9}]},
-        {"ref_id": 2, "ann_id": 5, "image_id": 1, "split": "train",
-         "sentences": [{"sent": "train only", "sent_id": 10}]},
-    ]  # fmt: skip
+        {
+            "ref_id": 0,
+            "ann_id": 5,
+            "image_id": 1,
+            "split": "val",
+            "category_id": 3,
+            "sentences": [
+                {"sent": "the box on the right", "sent_id": 7},
+                {"sent": "a cardboard box", "sent_id": 8},
+            ],
+        },
+        {
+            "ref_id": 1,
+            "ann_id": 6,
+            "image_id": 1,
+            "split": "val",
+            "sentences": [{"sent": "the small thing", "sent_id": 9}],
+        },
+        {
+            "ref_id": 2,
+            "ann_id": 5,
+            "image_id": 1,
+            "split": "train",
+            "sentences": [{"sent": "train only", "sent_id": 10}],
+        },
+    ]
     inst = tmp_path / "instances.json"
     inst.write_text(json.dumps(instances))
     if fmt == "pickle":
@@ -110,8 +144,11 @@ def test_refcocog_polygons_and_rle(tmp_path, fmt):
         refs_path = tmp_path / "refs.json"
         refs_path.write_text(json.dumps(refs))
     samples = list(load_refcocog(refs_path, inst, tmp_path / "images", split="val"))
-    assert [s.query for s in samples] == ["the box on the right", "a cardboard box",
-                                          "the small thing"]  # fmt: skip
+    assert [s.query for s in samples] == [
+        "the box on the right",
+        "a cardboard box",
+        "the small thing",
+    ]
     poly = rle_utils.decode(samples[0].masks[0])
     assert poly.shape == (20, 30) and poly[14, 15] and not poly[2, 2]
     np.testing.assert_array_equal(rle_utils.decode(samples[2].masks[0]), m)

@@ -223,9 +223,22 @@ def test_engine_spans_cover_the_results(twin):
 
 
 protocol_bits = st.sampled_from(
-    ["<reason>", "</reason>", "<plan>", "</plan>", "<answer>", "</answer>", "<results>",
-     '{"ids": [1]}', '[{"tool": "size", "args": {"id": 1}}]', '{"tool": 3}', "[", "]", "{"]
-)  # fmt: skip
+    [
+        "<reason>",
+        "</reason>",
+        "<plan>",
+        "</plan>",
+        "<answer>",
+        "</answer>",
+        "<results>",
+        '{"ids": [1]}',
+        '[{"tool": "size", "args": {"id": 1}}]',
+        '{"tool": 3}',
+        "[",
+        "]",
+        "{",
+    ]
+)
 model_text = st.lists(st.one_of(protocol_bits, st.text(max_size=20)), max_size=12).map("".join)
 
 

@@ -85,8 +85,13 @@ def test_depth_order_and_distances(ctx):
 
 def test_temporal_tools(ctx):
     assert call(ctx, "seen", id=4) == {
-        "first": 0, "last": 0, "t_first": 0.0, "t_last": 0.0, "frames": 1, "in_latest": False
-    }  # fmt: skip
+        "first": 0,
+        "last": 0,
+        "t_first": 0.0,
+        "t_last": 0.0,
+        "frames": 1,
+        "in_latest": False,
+    }
     d = call(ctx, "displacement", id=1)
     assert (d["px"], d["dx"], d["dy"], d["m"]) == (40.0, 40.0, 0.0, 0.4)
     assert call(ctx, "speed", id=1) == {"px_s": 20.0, "m_s": 0.2}

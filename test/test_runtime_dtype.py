@@ -24,9 +24,13 @@ def test_cpu_flags_parses_proc_cpuinfo():
 
 @pytest.mark.parametrize(
     ("flags", "fast"),
-    [({"avx2", "fma"}, False), ({"avx512f", "avx512bw"}, False), ({"avx512_bf16"}, True),
-     ({"amx_bf16", "amx_tile"}, True)],
-)  # fmt: skip
+    [
+        ({"avx2", "fma"}, False),
+        ({"avx512f", "avx512bw"}, False),
+        ({"avx512_bf16"}, True),
+        ({"amx_bf16", "amx_tile"}, True),
+    ],
+)
 def test_fast_bf16_needs_avx512_bf16_or_amx(flags, fast):
     assert cpu_has_fast_bf16(flags) is fast
 

@@ -57,8 +57,9 @@ def test_twin_cache_kill_then_other_settings_get_a_fresh_folder(tmp_path, pipeli
     assert len(manifests) == 2
     strides = sorted(json.loads(m.read_text())["stride"] for m in manifests)
     assert strides == [1, 2]
-    assert all(json.loads(m.read_text())["profile_sha256"] not in ("", "missing")
-               for m in manifests)  # fmt: skip
+    assert all(
+        json.loads(m.read_text())["profile_sha256"] not in ("", "missing") for m in manifests
+    )
 
 
 def test_corrupted_bag_is_skipped_and_reported(tmp_path, pipeline) -> None:

@@ -61,8 +61,9 @@ def test_engine_tokens_get_zero_gradient() -> None:
 
     # DTwinSeger eq. (10): the plan, the answer and the reason text get their own weights
     assert text_weighted(5.0).replace(" ", "") == '<answer>{"ids":[1]}</answer>'
-    assert text_weighted(3.0).replace(" ", "") == CHAIN[CHAIN.index("<plan>") : CHAIN.index(
-        "<answer>")].replace(" ", "")  # fmt: skip
+    assert text_weighted(3.0).replace(" ", "") == CHAIN[
+        CHAIN.index("<plan>") : CHAIN.index("<answer>")
+    ].replace(" ", "")
     assert text_weighted(1.0).startswith("<reason>")
 
     model, _ = load_policy("tiny", LoraSettings(r=0))

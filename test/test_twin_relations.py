@@ -124,9 +124,17 @@ def test_compact_form_keys_and_track_summary():
     assert c["img"] == [100, 100] and c["T"] == 2 and c["fr"] == [5, 6] and c["depth"] == "m"
     o1, o2 = c["objs"]
     assert o1 == {
-        "id": 1, "lb": "thing", "sc": 0.9, "bb": [30, 10, 40, 20], "ar": 1.0,
-        "c": [34, 14], "d": 1.0, "f": [5, 6], "n": 2, "mv": [20, 0],
-    }  # fmt: skip
+        "id": 1,
+        "lb": "thing",
+        "sc": 0.9,
+        "bb": [30, 10, 40, 20],
+        "ar": 1.0,
+        "c": [34, 14],
+        "d": 1.0,
+        "f": [5, 6],
+        "n": 2,
+        "mv": [20, 0],
+    }
     assert o2["gone"] is True and o2["f"] == [5, 5]
     assert "mask" not in to_compact(twin) and "counts" not in to_compact(twin)
 

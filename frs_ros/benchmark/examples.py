@@ -29,8 +29,15 @@ def _queries(twin: Twin, seed: int) -> list[dict]:
                 q = template(twin, np.random.default_rng([seed, level, attempt]), False)
                 if q is not None:
                     labels = [twin.last_seen(i).label for i in q.ids]
-                    out.append({"query": q.text, "category": category, "level": level,
-                                "ids": q.ids, "labels": labels})  # fmt: skip
+                    out.append(
+                        {
+                            "query": q.text,
+                            "category": category,
+                            "level": level,
+                            "ids": q.ids,
+                            "labels": labels,
+                        }
+                    )
                     break
     return out
 
@@ -69,8 +76,9 @@ def write_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
             written += [folder / f"{stem}.png", folder / f"{stem}_depth.png"]
         if len(frames) > 1:
             gif = [Image.fromarray(rgb).quantize(64) for rgb, _ in frames]
-            gif[0].save(folder / "video.gif", save_all=True, append_images=gif[1:],
-                        duration=500, loop=0)  # fmt: skip
+            gif[0].save(
+                folder / "video.gif", save_all=True, append_images=gif[1:], duration=500, loop=0
+            )
             written.append(folder / "video.gif")
         queries = _queries(twin, seed)
         (folder / "queries.json").write_text(json.dumps(queries, indent=1) + "\n")

@@ -81,8 +81,10 @@ def load_reasonseg(folder: str | os.PathLike) -> Iterator[ExternalSample]:
         anno = _read_json(jpath)
         if not isinstance(anno, dict) or "shapes" not in anno or "text" not in anno:
             raise ValueError(f"{jpath}: a ReasonSeg annotation needs 'shapes' and 'text'")
-        image = next((p for p in (jpath.with_suffix(s) for s in (".jpg", ".png")) if p.exists()),
-                     jpath.with_suffix(".jpg"))  # fmt: skip
+        image = next(
+            (p for p in (jpath.with_suffix(s) for s in (".jpg", ".png")) if p.exists()),
+            jpath.with_suffix(".jpg"),
+        )
         h, w = anno.get("imageHeight"), anno.get("imageWidth")
         if h is None or w is None:
             if not image.exists():
