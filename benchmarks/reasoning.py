@@ -1,6 +1,6 @@
 """Reasoner LLM cost at the Qwen3-0.6B architecture (random weights), through HFRuntime.
 
-Random weights cost the same compute as trained ones (DESIGN.md §7). Token ids come from
+Random weights cost the same compute as trained ones (docs/DESIGN.md §7). Token ids come from
 the tiny tokenizer (frs_ros/assets/tiny_llm, vocab ~2.7k): the real Qwen3 tokenizer cannot
 be downloaded here, so token *counts* are the tiny tokenizer's, while every forward pass
 runs the full 0.6B network (151936-entry vocabulary head included).

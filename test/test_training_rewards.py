@@ -1,4 +1,4 @@
-"""Rewards (DESIGN.md §5) on hand-made rollouts, and the judge's score parsing/caching."""
+"""Rewards (docs/DESIGN.md §5) on hand-made rollouts, and the judge's score parsing/caching."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ the tool results. So the oracle chain is replayable by the engine by constructio
 ground truth means "what the twin's measurements say" (with margins: a ranking whose top
 two are nearly tied is declined, so the answer is never a coin flip).
 
-Levels count reasoning steps (DESIGN.md, docs/benchmark.md): each step is a piece of
+Levels count reasoning steps (docs/benchmark.md): each step is a piece of
 functional knowledge, a relation/motion test, or a ranking.
 """
 

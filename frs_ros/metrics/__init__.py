@@ -1,4 +1,4 @@
-"""Segmentation metrics: J, F, J&F, gIoU, cIoU, R and category x level tables (DESIGN.md §6).
+"""Segmentation metrics: J, F, J&F, gIoU, cIoU, R and category x level tables (docs/DESIGN.md §6).
 
 Pure numpy/scipy (matplotlib only when a chart is drawn): importing it never imports torch.
 """

@@ -1,4 +1,4 @@
-"""Accumulate per-sample scores into category x level tables (DESIGN.md §6).
+"""Accumulate per-sample scores into category x level tables (docs/DESIGN.md §6).
 
 The layout follows Tables 1-4 of the FastReasonSeg seed: reasoning category (semantic /
 spatial / temporal) x difficulty level (1-3), each with an "Avg." row and column that is

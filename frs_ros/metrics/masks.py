@@ -1,4 +1,4 @@
-"""Per-sample segmentation metrics on binary masks (DESIGN.md §6; survey seed §2.3, §3.3).
+"""Per-sample segmentation metrics on binary masks (docs/DESIGN.md §6; survey seed §2.3, §3.3).
 
 - J (region similarity) = IoU, survey eq. 13; J over a video = mean over frames, eq. 14.
 - F (boundary accuracy) = the DAVIS boundary F-measure, survey eq. 15, computed as in the
@@ -8,7 +8,7 @@
   :func:`boundary_precision_recall`, and a pixel tolerance ``bound_th >= 1`` is rounded up.
 - J&F = (J + F) / 2, eq. 16.
 - ``iou_counts`` gives (intersection, union) for cIoU (eq. 4).
-- R (robustness on negative queries), survey §3.3, clamped at 0 as DESIGN.md §6 says.
+- R (robustness on negative queries), survey §3.3, clamped at 0 as docs/DESIGN.md §6 says.
 
 Masks are 2-D arrays of bool, integers or floats holding only 0 and 1. Pure numpy/scipy:
 importing this module never imports torch.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-#: Default boundary tolerance as a fraction of the image diagonal (DAVIS, DESIGN.md §6).
+#: Default boundary tolerance as a fraction of the image diagonal (DAVIS, docs/DESIGN.md §6).
 BOUND_TH = 0.008
 
 MaskLike = Any  # a 2-D numpy array (or nested sequence) of bool / 0-1 values
@@ -67,7 +67,7 @@ def iou_counts(pred: MaskLike, gt: MaskLike) -> tuple[int, int]:
 def region_similarity(pred: MaskLike, gt: MaskLike) -> float:
     """J = |P ∩ G| / |P ∪ G| (survey eq. 13).
 
-    Both masks empty → 1.0 (nothing to find, nothing found; DESIGN.md §6 and DAVIS);
+    Both masks empty → 1.0 (nothing to find, nothing found; docs/DESIGN.md §6 and DAVIS);
     exactly one empty → 0.0 (falls out of the formula).
     """
     inter, union = iou_counts(pred, gt)
@@ -244,7 +244,7 @@ def robustness(neg_pred_areas: Iterable[float], pos_pred_areas: Iterable[float])
     ``neg_pred_areas``: predicted foreground area (pixels, summed over frames) of each
     negative sample (the query's target is absent, so all of it is a false positive).
     ``pos_pred_areas``: predicted foreground area of each positive sample — the
-    normalisation term of the survey's R (§3.3). Clamped at 0 (DESIGN.md §6).
+    normalisation term of the survey's R (§3.3). Clamped at 0 (docs/DESIGN.md §6).
 
     Edge case, no predicted foreground on positives (Σ pos = 0): R = 1.0 when there is no
     false-positive area either (nothing was ever segmented wrongly), else R = 0.0 (the

@@ -1,4 +1,4 @@
-"""Perception: frames → digital twins (DESIGN.md §1, §7).
+"""Perception: frames → digital twins (docs/DESIGN.md §1, §7).
 
 Public API (torch is imported only when a torch core is built)::
 

@@ -1,4 +1,4 @@
-"""Validation and normalisation of the frames perception accepts (DESIGN.md §10).
+"""Validation and normalisation of the frames perception accepts (docs/DESIGN.md §10).
 
 Decisions (each raises ``ValueError``/``TypeError`` saying what and why, so a serving
 process can report the frame and keep going):

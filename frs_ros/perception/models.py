@@ -1,4 +1,4 @@
-"""Model profiles and loading of the three perception models (DESIGN.md §7).
+"""Model profiles and loading of the three perception models (docs/DESIGN.md §7).
 
 A *profile* names where each model comes from (a hub id or a local directory), the device
 and the dtype. ``load_profile("default")`` gives the released checkpoints; ``"tiny"``

@@ -1,4 +1,4 @@
-"""Per-frame digital twin construction (DESIGN.md §1, FastReasonSeg §3 "Digital Twin
+"""Per-frame digital twin construction (docs/DESIGN.md §1, FastReasonSeg §3 "Digital Twin
 Representation Construction"): OWLv2 labels/boxes, SAM-2 masks with persistent track ids,
 depth statistics from a sensor (metric) or Depth Anything V2 (relative)."""
 

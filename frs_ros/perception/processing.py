@@ -1,7 +1,7 @@
 """torch- and torchvision-free pre/post-processing around the perception cores.
 
 Each function reproduces what the transformers processor of the model does, with the
-released checkpoints' parameters (DESIGN.md §7: the SAM-2 processors need torchvision,
+released checkpoints' parameters (docs/DESIGN.md §7: the SAM-2 processors need torchvision,
 which cannot be imported here; the OWLv2/DPT ones have PIL fallbacks we test against):
 
 - SAM 2 (``Sam2ImageProcessorFast`` + ``Sam2Processor``): the image is resized straight to

@@ -1,4 +1,4 @@
-"""Answer ids → masks (DESIGN.md §4): per frame a union mask and per-instance masks.
+"""Answer ids → masks (docs/DESIGN.md §4): per frame a union mask and per-instance masks.
 
 For video the ids are track ids, so an answered object is followed through every frame
 of the window it appears in; frames where none of the ids appear get an empty union.

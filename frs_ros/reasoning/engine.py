@@ -1,9 +1,9 @@
-"""The rollout engine (DESIGN.md §4): generate, stop at ``</plan>``, run the tools, append
+"""The rollout engine (docs/DESIGN.md §4): generate, stop at ``</plan>``, run the tools, append
 ``<results>``, resume; stop at ``</answer>``. Rounds, tokens and wall time are bounded and
 hitting a bound is a reported outcome, never an exception.
 
 The transcript is kept as spans marked ``model`` (generated) or ``engine`` (inserted), so
-training can mask the inserted tokens out of every loss (DESIGN.md §5).
+training can mask the inserted tokens out of every loss (docs/DESIGN.md §5).
 """
 
 from __future__ import annotations

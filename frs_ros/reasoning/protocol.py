@@ -1,4 +1,4 @@
-"""The rollout protocol of DESIGN.md §4 (FastReasonSeg eq. 2): tags, parsing, format check.
+"""The rollout protocol of docs/DESIGN.md §4 (FastReasonSeg eq. 2): tags, parsing, format check.
 
 A rollout is ``<reason>R</reason>`` then zero or more rounds of
 ``<plan>[{"tool": NAME, "args": {...}}, ...]</plan><results>{...}</results>`` (the engine
@@ -42,7 +42,7 @@ class ToolCall:
 
 def check_format(text: str) -> bool:
     """True when ``text`` follows the protocol exactly: tag pairs present, closed, ordered
-    (the format reward of DESIGN.md §5)."""
+    (the format reward of docs/DESIGN.md §5)."""
     tags = list(_TAG.finditer(text))
     if len(tags) < 4 or len(tags) % 2:
         return False

@@ -1,4 +1,4 @@
-"""Whitelisted tools the reasoner may call in a ``<plan>`` (DESIGN.md §4).
+"""Whitelisted tools the reasoner may call in a ``<plan>`` (docs/DESIGN.md §4).
 
 Every tool is a pure function over the twin with declared, validated parameters; the
 model never gets code executed. ``ToolRegistry.call`` turns any failure (unknown tool,

@@ -1,4 +1,4 @@
-"""LLM-as-judge for the reasoning reward (FastReasonSeg §3, DESIGN.md §5).
+"""LLM-as-judge for the reasoning reward (FastReasonSeg §3, docs/DESIGN.md §5).
 
 A separate LLM (any :class:`~frs_ros.reasoning.runtime.LLMRuntime`: a local HF model or an
 OpenAI-compatible endpoint, built with ``load_runtime``) scores a student chain against

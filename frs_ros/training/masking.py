@@ -1,4 +1,4 @@
-"""Loss masks and token weights for rollouts (DESIGN.md §5, docs/ARCHITECTURE.md).
+"""Loss masks and token weights for rollouts (docs/DESIGN.md §5, docs/ARCHITECTURE.md).
 
 A training sequence is ``prompt + rollout``. Only model-generated tokens carry a loss:
 prompt tokens and every token that touches an engine-inserted span (``<results>``) get

@@ -1,4 +1,4 @@
-"""Rewards of DESIGN.md §5 (FastReasonSeg §3), as plain functions like TRL reward functions:
+"""Rewards of docs/DESIGN.md §5 (FastReasonSeg §3), as plain functions like TRL reward functions:
 ``f(completions, **columns) -> list[float]``, one value per completion.
 
 - format: +0.5 when the rollout follows the protocol of §4 exactly (tag pairs present,
@@ -41,7 +41,7 @@ def answer_ids(rollout: str) -> list[int] | None:
 def prediction_iou(twin: Twin, ids: Sequence[int], gt: GroundTruth) -> float:
     """IoU of the union mask of ``ids`` against ``gt`` over all frames of ``twin``.
 
-    Both empty gives 1.0 (the empty-target convention of DESIGN.md §6).
+    Both empty gives 1.0 (the empty-target convention of docs/DESIGN.md §6).
     """
     inter = union = 0
     for fm, frame in zip(answer_masks(twin, list(ids)).frames, twin.frames, strict=True):

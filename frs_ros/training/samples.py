@@ -9,7 +9,7 @@ JSONL, one sample per line::
      "chain": "<reason>..</reason><plan>..</plan><results>..</results><answer>..</answer>"}
 
 ``gt`` or ``gt_ids`` is required; ``chain`` (an oracle or teacher rollout in the protocol of
-DESIGN.md §4) is optional. The benchmark generator's JSONL reads as is (its ``gt_ids``, and
+docs/DESIGN.md §4) is optional. The benchmark generator's JSONL reads as is (its ``gt_ids``, and
 its ``oracle`` as the chain). ``replay`` re-runs a chain's model-written parts through the real
 engine, so its ``<results>`` are what the tools really return and the engine spans are known.
 """

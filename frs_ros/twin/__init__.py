@@ -1,4 +1,4 @@
-"""The digital twin data model (DESIGN.md §3). Importing it never imports torch."""
+"""The digital twin data model (docs/DESIGN.md §3). Importing it never imports torch."""
 
 from frs_ros.twin.geometry import CameraIntrinsics, DepthSource, DepthStats
 from frs_ros.twin.model import (

@@ -1,4 +1,4 @@
-"""Bounded window of frame twins over an endless stream (DESIGN.md §1, §10).
+"""Bounded window of frame twins over an endless stream (docs/DESIGN.md §1, §10).
 
 The aggregator keeps the last ``window`` frame twins (a ``deque(maxlen=window)``) and, per
 track, a bounded trajectory of (frame index, stamp, centroid, 3-D centroid) — at most

@@ -1,6 +1,6 @@
 """Per-object geometry: depth statistics over a mask and the 3-D centroid.
 
-Depth convention (contract, DESIGN.md §3): depth values always *grow with distance*.
+Depth convention (contract, docs/DESIGN.md §3): depth values always *grow with distance*.
 ``metric`` depth is in metres (sensor); ``relative`` depth is unitless in [0, 1] with
 0 = nearest in the frame. Depth Anything V2 predicts relative *inverse* depth (larger =
 nearer); perception converts it to this convention before building a twin, so every

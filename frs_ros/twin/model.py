@@ -1,4 +1,4 @@
-"""The digital twin (DESIGN.md §3): objects per frame, frames per window.
+"""The digital twin (docs/DESIGN.md §3): objects per frame, frames per window.
 
 A ``TwinObject`` is one object instance in one frame; ``id`` is its track id, stable
 across the frames of a ``Twin``. Masks are COCO RLE. Everything round-trips through

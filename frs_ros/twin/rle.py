@@ -1,6 +1,6 @@
 """COCO run-length encoding of binary masks, through pycocotools.
 
-Masks never travel as raw arrays in twins, prompts or messages (DESIGN.md §3): they are
+Masks never travel as raw arrays in twins, prompts or messages (docs/DESIGN.md §3): they are
 COCO RLE dicts ``{"size": [h, w], "counts": "<compressed string>"}``.
 """
 

@@ -1,4 +1,4 @@
-"""Prompt forms of a twin (DESIGN.md §3).
+"""Prompt forms of a twin (docs/DESIGN.md §3).
 
 ``to_verbose`` is the paper-style JSON of FastReasonSeg eq. (1): one entry per object per
 frame with its mask (RLE), depth statistics, mean depth and semantic label (plus box and

@@ -1,6 +1,6 @@
 """Build the tiny profile's tokenizer (``frs_ros/assets/tiny_llm/``).
 
-No tokenizer can be downloaded here (DESIGN.md §7), so the tiny profile ships a small
+No tokenizer can be downloaded here (docs/DESIGN.md §7), so the tiny profile ships a small
 byte-level BPE trained on text generated below: compact and verbose twin JSON, protocol
 blocks with tool calls, and English queries. It has Qwen's special tokens and a Qwen3-like
 chat template, and the protocol tags are whole tokens so stopping and loss masks are clean.
