@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from frs_ros.io.frames import Frame
 from frs_ros.reasoning import ReasonerConfig
@@ -175,3 +179,17 @@ def test_from_config_loads_the_tiny_models_and_answers_end_to_end():
     assert len(twin) == 1 and twin.latest.width == 64
     result = seg.ask("the mug")  # a random model never closes <answer> in 8 tokens
     assert (result.outcome, result.result.n_tokens) == ("max_tokens", 8)
+
+
+def test_the_python_api_example_runs_as_a_user_would(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "examples/python_api.py", "--out", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "twin: 6 frames" in proc.stdout and "tracked: ids=" in proc.stdout
+    assert Image.open(tmp_path / "overlay.png").size == (160, 120)
