@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning.grammar import protocol_gbnf
 from frs_ros.reasoning.protocol import check_format
-from frs_ros.reasoning.runtime import Completion, Sampling, chatml_prompt
+from frs_ros.reasoning.runtime import Completion, Sampling, chatml_prompt, load_runtime
 from frs_ros.reasoning.runtime.base import unclosed_stop
 from frs_ros.reasoning.runtime.openai import EndpointError, OpenAIRuntime
 from frs_ros.twin import FrameTwin, Twin, TwinObject
@@ -146,3 +147,61 @@ def two_mugs() -> Twin:
         mask[10:30, x0 : x0 + 15] = True
         objects.append(TwinObject.from_mask(i, label, 0.9, mask))
     return Twin([FrameTwin(index=0, stamp=0.0, width=w, height=h, objects=objects)])
+
+
+GRAMMAR_FIELD = {"llamacpp": "grammar", "vllm": "structured_outputs"}
+
+
+@pytest.mark.parametrize("kind", ["llamacpp", "vllm"])
+def test_constrained_requests_carry_the_grammar_where_the_server_reads_it(server, kind):
+    server.kind = kind
+    server.continuations += [PLAN, '<answer>{"ids": [1]}</answer>']
+    rt = OpenAIRuntime(server.url, "m", backoff_s=0.0, constrained=True, server=kind)
+    result = Reasoner(rt, ReasonerConfig()).answer(two_mugs(), "the mugs")
+    assert result.outcome == "answered"
+    first, after_results = server.requests
+    grammars = []
+    for body in (first, after_results):
+        assert set(body) & set(GRAMMAR_FIELD.values()) == {GRAMMAR_FIELD[kind]}
+        field = body[GRAMMAR_FIELD[kind]]
+        grammars.append(field if kind == "llamacpp" else field["grammar"])
+    # the turn after </results> is a plan or an answer; only the first one has a <reason>
+    assert grammars == [protocol_gbnf(), protocol_gbnf(after_results=True)]
+    assert '"<reason>"' in grammars[0] and '"<reason>"' not in grammars[1]
+
+
+def test_unconstrained_requests_carry_no_grammar(server):
+    server.replies.append(ok("x"))
+    OpenAIRuntime(server.url, "m", backoff_s=0.0, server="llamacpp").complete(
+        "p", stop=[], max_new_tokens=4
+    )
+    assert not set(server.requests[0]) & set(GRAMMAR_FIELD.values())
+
+
+def test_constrained_needs_a_server_kind_that_takes_a_grammar(server):
+    with pytest.raises(ValueError, match="Ollama server cannot constrain"):
+        OpenAIRuntime(server.url, "m", backoff_s=0.0, constrained=True, server="ollama")
+    with pytest.raises(ValueError, match=r"needs runtime\.server"):
+        OpenAIRuntime(server.url, "m", backoff_s=0.0, constrained=True)
+    with pytest.raises(ValueError, match="server must be one of"):
+        OpenAIRuntime(server.url, "m", backoff_s=0.0, server="sglang")
+    with pytest.raises(ValueError, match=r"extra_body sets \['grammar'\]"):
+        OpenAIRuntime(
+            server.url,
+            "m",
+            backoff_s=0.0,
+            constrained=True,
+            server="llamacpp",
+            extra_body={"grammar": "root"},
+        )
+
+
+def test_yaml_settings_reach_the_runtime(server):
+    server.replies.append(ok("x"))
+    endpoint = {"url": server.url, "backoff_s": 0.0}
+    cfg = {"kind": "openai", "model": "m", "endpoint": endpoint, "constrained": True}
+    rt = load_runtime({**cfg, "server": "vllm"})
+    rt.complete("p", stop=[], max_new_tokens=4)
+    assert server.requests[0]["structured_outputs"] == {"grammar": protocol_gbnf()}
+    with pytest.raises(ValueError, match="Ollama"):
+        load_runtime({**cfg, "server": "ollama"})

@@ -13,16 +13,20 @@ prefix of the protocol grammar:
 - answer: ``<answer>{"ids": [integers]}</answer>``;
 - end-of-sequence is never allowed: the turn ends on ``</plan>`` or ``</answer>``.
 
-The grammar is regular (bounded lengths), so it is one regular expression checked with
-the ``regex`` package's partial matching. Choosing a token tries the model's candidates
-best first; when none of the best ``top_k`` fits, the vocabulary is scanned, pre-filtered
-by the characters the grammar allows next.
+The protocol is defined once (:func:`protocol_grammar`, a small expression tree built from
+the tool registry) and written out two ways: as a regular expression for the local
+runtimes (the grammar is regular: every length is bounded), checked with the ``regex``
+package's partial matching, and as GBNF for servers that constrain decoding themselves
+(llama.cpp ``grammar``, vLLM ``structured_outputs.grammar``; runtime/openai.py). Choosing
+a token tries the model's candidates best first; when none of the best ``top_k`` fits,
+the vocabulary is scanned, pre-filtered by the characters the grammar allows next.
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
@@ -30,55 +34,248 @@ import regex
 
 from frs_ros.reasoning.tools import TOOLS, Param, ToolRegistry
 
-_WS = r"\s?"
-_ID = r'(?:\d{1,9}|"prev")'
-_KIND = {
+# ------------------------------------------------------------------ the expression tree
+
+
+@dataclass(frozen=True)
+class Lit:
+    """The exact text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Chars:
+    """One character of ``chars`` (any other character when ``negate``)."""
+
+    chars: str
+    negate: bool = False
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Alt:
+    options: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Rep:
+    """``item`` repeated ``low`` to ``high`` times."""
+
+    item: Node
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named part: GBNF writes it as a rule of its own, the regular expression inlines it."""
+
+    name: str
+    body: Node
+
+
+Node = Lit | Chars | Seq | Alt | Rep | Rule
+
+
+def _seq(*items: Node) -> Node:
+    return items[0] if len(items) == 1 else Seq(items)
+
+
+def _alt(*options: Node) -> Node:
+    return options[0] if len(options) == 1 else Alt(options)
+
+
+def _opt(item: Node) -> Rep:
+    return Rep(item, 0, 1)
+
+
+# ------------------------------------------------------------------ the protocol
+
+WHITESPACE = " \t\n\r"
+_WS = _opt(Chars(WHITESPACE))  # one optional whitespace character between JSON tokens
+_DIGITS = Rep(Chars(string.digits), 1, 9)
+_ID = Rule("id", _alt(_DIGITS, Lit('"prev"')))
+_MAX_IDS = 32
+
+
+def _list(item: Node) -> Node:
+    """``[item, item, ...]``: at most ``_MAX_IDS`` items, possibly none."""
+    more = Rep(_seq(Lit(","), _WS, item), 0, _MAX_IDS - 1)
+    return _seq(Lit("["), _opt(_seq(item, more)), Lit("]"))
+
+
+_NUMBER = _seq(_opt(Lit("-")), _DIGITS)
+_KIND: dict[str, Node] = {
     "id": _ID,
-    "ids": rf'(?:\[(?:{_ID}(?:,{_WS}{_ID}){{0,31}})?\]|"prev")',
-    "int": r"-?\d{1,9}",
-    "float": r"-?\d{1,9}(?:\.\d{1,6})?",
-    "str": r'"[^"\\<>\n]{1,40}"',
+    "ids": Rule("ids", _alt(_list(_ID), Lit('"prev"'))),
+    "int": _NUMBER,
+    "float": _seq(_NUMBER, _opt(_seq(Lit("."), Rep(Chars(string.digits), 1, 6)))),
+    "str": Rule("str", _seq(Lit('"'), Rep(Chars('"\\<>\n', negate=True), 1, 40), Lit('"'))),
 }
 # characters tried to find what may come next (covers everything the grammar can emit)
 _PROBE = string.printable
 
 
-def _value(p: Param) -> str:
+def _value(p: Param) -> Node:
     if p.kind == "choice":
-        return "(?:" + "|".join(f'"{regex.escape(c)}"' for c in p.choices) + ")"
+        return _alt(*(Lit(f'"{c}"') for c in p.choices))
     return _KIND[p.kind]
 
 
-def _args(params: dict[str, Param]) -> str:
+def _key(name: str, value: Node) -> Node:
+    return _seq(Lit(f'"{name}":'), _WS, value)
+
+
+def _fields(fields: list[Node]) -> Node:
+    """JSON object members: ``a, b, c`` (one optional space after each comma)."""
+    joined = [fields[0]]
+    for f in fields[1:]:
+        joined += [Lit(","), _WS, f]
+    return _seq(*joined)
+
+
+def _object(members: Node) -> Node:
+    return _seq(Lit("{"), _WS, members, _WS, Lit("}"))
+
+
+def _args(params: dict[str, Param]) -> Node:
     """``{...}`` with every required parameter and any optional ones, in declared order."""
     names = list(params)
     optional = [n for n in names if not params[n].required]
-    variants = []
+    variants: list[Node] = []
     for k in range(len(optional) + 1):
         for chosen in combinations(optional, k):
             present = [n for n in names if params[n].required or n in chosen]
-            fields = [f'"{n}":{_WS}{_value(params[n])}' for n in present]
-            variants.append(f",{_WS}".join(fields))
-    return r"\{" + _WS + "(?:" + "|".join(variants) + ")" + _WS + r"\}"
+            if present:
+                variants.append(_fields([_key(n, _value(params[n])) for n in present]))
+    if not variants:  # a tool without parameters
+        return _seq(Lit("{"), _WS, _WS, Lit("}"))
+    members = _alt(*variants)
+    all_optional = not any(p.required for p in params.values())
+    return _object(_opt(members) if all_optional else members)
+
+
+def protocol_grammar(
+    registry: ToolRegistry = TOOLS, *, max_calls: int = 8, max_reason_chars: int = 300
+) -> tuple[Node, Node]:
+    """(first turn, turn after ``</results>``): the protocol as expression trees."""
+    calls = [
+        # GBNF rule names are letters, digits and dashes
+        Rule(
+            "call-" + name.replace("_", "-"),
+            _object(
+                _fields(
+                    [_key("tool", Lit(f'"{name}"')), _key("args", _args(registry[name].params))]
+                )
+            ),
+        )
+        for name in registry.names
+    ]
+    call = Rule("call", _alt(*calls))
+    more_calls = Rep(_seq(Lit(","), _WS, call), 0, max_calls - 1)
+    plan = Rule("plan", _seq(Lit("<plan>["), _WS, call, more_calls, _WS, Lit("]</plan>")))
+    answer = Rule(
+        "answer", _seq(Lit("<answer>"), _object(_key("ids", _list(_DIGITS))), Lit("</answer>"))
+    )
+    turn = _seq(Rep(Chars(WHITESPACE), 0, 2), _alt(plan, answer))
+    reason = Rep(Chars("<", negate=True), 1, max_reason_chars)
+    first = _seq(Rep(Chars(WHITESPACE), 0, 2), Lit("<reason>"), reason, Lit("</reason>"), turn)
+    return first, turn
+
+
+def resumes_turn(transcript: str) -> bool:
+    """Whether the next turn continues after the engine's ``<results>`` (no ``<reason>``)."""
+    return transcript.rstrip().endswith("</results>")
+
+
+# ------------------------------------------------------------------ regular expression
+
+
+def _re_char(c: str) -> str:
+    return c if c.isalnum() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+
+
+def to_regex(node: Node) -> str:
+    """The tree as a ``regex`` pattern (atoms grouped so quantifiers apply to them whole)."""
+    if isinstance(node, Lit):
+        return regex.escape(node.text)
+    if isinstance(node, Chars):
+        return "[" + ("^" if node.negate else "") + "".join(map(_re_char, node.chars)) + "]"
+    if isinstance(node, Seq):
+        return "".join(to_regex(i) for i in node.items)
+    if isinstance(node, Alt):
+        return "(?:" + "|".join(to_regex(o) for o in node.options) + ")"
+    if isinstance(node, Rep):
+        return f"(?:{to_regex(node.item)}){{{node.low},{node.high}}}"
+    return to_regex(node.body)
 
 
 def protocol_patterns(
     registry: ToolRegistry = TOOLS, *, max_calls: int = 8, max_reason_chars: int = 300
 ) -> tuple[str, str]:
     """(first turn, turn after ``</results>``) as regular expressions."""
-    calls = [
-        rf'\{{{_WS}"tool":{_WS}"{regex.escape(name)}",{_WS}"args":{_WS}'
-        + _args(registry[name].params)
-        + rf"{_WS}\}}"
-        for name in registry.names
-    ]
-    call = "(?:" + "|".join(calls) + ")"
-    plan = rf"<plan>\[{_WS}{call}(?:,{_WS}{call}){{0,{max_calls - 1}}}{_WS}\]</plan>"
-    ids = rf"\[(?:\d{{1,9}}(?:,{_WS}\d{{1,9}}){{0,31}})?\]"
-    answer = rf'<answer>\{{{_WS}"ids":{_WS}{ids}{_WS}\}}</answer>'
-    turn = rf"\s{{0,2}}(?:{plan}|{answer})"
-    first = rf"\s{{0,2}}<reason>[^<]{{1,{max_reason_chars}}}</reason>{turn}"
-    return first, turn
+    first, turn = protocol_grammar(registry, max_calls=max_calls, max_reason_chars=max_reason_chars)
+    return to_regex(first), to_regex(turn)
+
+
+# ------------------------------------------------------------------ GBNF
+
+_GBNF_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _gbnf_char(c: str, in_class: bool) -> str:
+    if c in _GBNF_ESCAPES:
+        return _GBNF_ESCAPES[c]
+    if in_class and c in "]^-[":
+        return f"\\x{ord(c):02x}"
+    return c if c.isprintable() else f"\\u{ord(c):04x}"
+
+
+def _gbnf(node: Node, rules: dict[str, str]) -> str:
+    if isinstance(node, Lit):
+        return '"' + "".join(_gbnf_char(c, False) for c in node.text) + '"'
+    if isinstance(node, Chars):
+        body = "".join(_gbnf_char(c, True) for c in node.chars)
+        return "[" + ("^" if node.negate else "") + body + "]"
+    if isinstance(node, Seq):
+        return " ".join(_gbnf(i, rules) for i in node.items)
+    if isinstance(node, Alt):
+        return "(" + " | ".join(_gbnf(o, rules) for o in node.options) + ")"
+    if isinstance(node, Rep):
+        item = _gbnf(node.item, rules)
+        if isinstance(node.item, Seq):
+            item = f"({item})"
+        if (node.low, node.high) == (0, 1):
+            return item + "?"
+        return f"{item}{{{node.low},{node.high}}}"
+    if node.name not in rules:
+        rules[node.name] = ""  # reserve the name (and its place) before the body's rules
+        rules[node.name] = _gbnf(node.body, rules)
+    return node.name
+
+
+def to_gbnf(root: Node) -> str:
+    """The tree as a GBNF grammar (llama.cpp's format): ``root`` and one rule per :class:`Rule`."""
+    rules: dict[str, str] = {}
+    top = _gbnf(root, rules)
+    return "\n".join([f"root ::= {top}", *(f"{name} ::= {body}" for name, body in rules.items())])
+
+
+def protocol_gbnf(
+    registry: ToolRegistry = TOOLS,
+    *,
+    after_results: bool = False,
+    max_calls: int = 8,
+    max_reason_chars: int = 300,
+) -> str:
+    """The GBNF of the first turn, or of a turn after ``</results>`` (``after_results``)."""
+    first, turn = protocol_grammar(registry, max_calls=max_calls, max_reason_chars=max_reason_chars)
+    return to_gbnf(turn if after_results else first)
 
 
 class ProtocolGrammar:
@@ -100,7 +297,7 @@ class ProtocolGrammar:
 
     def pattern_for(self, transcript: str) -> Any:
         """The grammar of the turn that continues ``transcript``."""
-        return self._turn if transcript.rstrip().endswith("</results>") else self._first
+        return self._turn if resumes_turn(transcript) else self._first
 
     @staticmethod
     def allows(pattern: Any, text: str) -> bool:

@@ -11,6 +11,14 @@ SGLang ``matched_stop``; ``null`` there means end-of-sequence). Servers that do 
 read from the protocol state: a "stop" finish inside an unclosed ``<plan>`` or
 ``<answer>`` was that block's closing stop string (an end-of-sequence there would leave
 an unparseable rollout anyway). Servers that ignore ``stop`` are cut locally.
+
+Constrained decoding (``constrained``): each request carries the protocol grammar
+(:func:`~frs_ros.reasoning.grammar.protocol_gbnf`, generated from the tool registry like
+the local runtimes' grammar) in the field the ``server`` kind reads: llama.cpp's
+``llama-server`` and ``llama-cpp-python`` take GBNF in ``grammar``; vLLM (0.12 and newer)
+in ``structured_outputs.grammar``. Ollama's ``/v1/completions`` has no grammar field and
+its native ``format`` constrains a whole reply to JSON, which the tag protocol is not, so
+a constrained Ollama runtime is refused at construction.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from frs_ros.reasoning.grammar import protocol_gbnf, resumes_turn
 from frs_ros.reasoning.runtime.base import (
     Completion,
     Sampling,
@@ -43,6 +52,24 @@ _TRANSPORT_ERRORS = (
 )
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 30.0
+
+SERVER_KINDS = ("llamacpp", "vllm", "ollama")
+
+
+def grammar_fields(server: str, gbnf: str) -> dict[str, Any]:
+    """The request fields that make a server of kind ``server`` decode inside ``gbnf``."""
+    if server == "llamacpp":
+        return {"grammar": gbnf}
+    if server == "vllm":
+        return {"structured_outputs": {"grammar": gbnf}}
+    if server == "ollama":
+        raise ValueError(
+            "an Ollama server cannot constrain the protocol: its /v1/completions has no "
+            "grammar field and its `format` (a JSON schema) makes the whole reply JSON; "
+            "serve the model with llama.cpp (llama-server) or vLLM for constrained: true, "
+            "or use a local runtime (hf, ort-genai) with constrained: true"
+        )
+    raise ValueError(f"server must be one of {SERVER_KINDS}, got {server!r}")
 
 
 class EndpointError(RuntimeError):
@@ -67,6 +94,9 @@ class OpenAIRuntime:
     :class:`EndpointError` at once. Each request's timeout is the smaller of ``timeout_s``
     and the time left before the deadline. ``extra_body`` is merged into every request
     (server-specific options).
+
+    ``constrained`` makes every request carry the protocol grammar, in the field that the
+    ``server`` kind (:data:`SERVER_KINDS`) reads (:func:`grammar_fields`).
     """
 
     def __init__(
@@ -83,6 +113,8 @@ class OpenAIRuntime:
         max_retries: int = 3,
         backoff_s: float = 0.5,
         extra_body: dict[str, Any] | None = None,
+        constrained: bool = False,
+        server: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not url.startswith(("http://", "https://")):
@@ -102,6 +134,26 @@ class OpenAIRuntime:
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.extra_body = dict(extra_body or {})
+        if server is not None and server not in SERVER_KINDS:
+            raise ValueError(f"server must be one of {SERVER_KINDS}, got {server!r}")
+        self.server = server
+        # (first turn, turn after </results>): GBNF of each, as request fields
+        self._grammar_fields: tuple[dict[str, Any], dict[str, Any]] | None = None
+        if constrained:
+            if server is None:
+                raise ValueError(
+                    f"constrained decoding on a server needs runtime.server, one of "
+                    f"{SERVER_KINDS}: each kind reads the grammar from another field"
+                )
+            self._grammar_fields = (
+                grammar_fields(server, protocol_gbnf()),
+                grammar_fields(server, protocol_gbnf(after_results=True)),
+            )
+            clash = set(self._grammar_fields[0]) & set(self.extra_body)
+            if clash:
+                raise ValueError(
+                    f"endpoint.extra_body sets {sorted(clash)}, which constrained: true sends"
+                )
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -144,6 +196,8 @@ class OpenAIRuntime:
             body["top_k"] = self.sampling.top_k
         if self.sampling.seed is not None:
             body["seed"] = self.sampling.seed
+        if self._grammar_fields is not None:
+            body |= self._grammar_fields[resumes_turn(text)]
         reply = self._post(body, deadline)
         if reply is None:
             return Completion("", 0, "deadline")
