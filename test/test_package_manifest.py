@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 from catkin_pkg.package import parse_package
+from cmake_lists import Command, parse
 
 ROOT = Path(__file__).resolve().parents[1]
-CMAKE = (ROOT / "CMakeLists.txt").read_text()
+CMAKE = parse(ROOT / "CMakeLists.txt")
 
 RUNTIME_DEPS = {
     "rclpy",
@@ -71,12 +72,28 @@ def test_manifest_version_matches_pyproject(package) -> None:
     assert f'version = "{package.version}"' in pyproject
 
 
+def _commands(name: str) -> list[Command]:
+    return [c for c in CMAKE if c.name == name]
+
+
+def _rosidl() -> Command:
+    (rosidl,) = _commands("rosidl_generate_interfaces")
+    assert rosidl.args[0] == "${PROJECT_NAME}", "interfaces must belong to this package"
+    return rosidl
+
+
 def _cmake_interface_files() -> list[str]:
-    block = re.search(
-        r"rosidl_generate_interfaces\(\$\{PROJECT_NAME\}(.*?)DEPENDENCIES", CMAKE, re.S
-    )
-    assert block, "rosidl_generate_interfaces(${PROJECT_NAME} ... DEPENDENCIES ...) not found"
-    return re.findall(r'"([^"]+\.(?:msg|srv))"', block.group(1))
+    return _rosidl().args[1 : _rosidl().args.index("DEPENDENCIES")]
+
+
+def _install(kind: str, destination: str) -> Command:
+    """The one install(<kind> ... DESTINATION <destination>) command."""
+    (found,) = [
+        c
+        for c in _commands("install")
+        if c.args[0] == kind and c.after("DESTINATION")[:1] == [destination]
+    ]
+    return found
 
 
 def test_cmake_generates_exactly_the_interface_files_in_the_tree() -> None:
@@ -88,35 +105,38 @@ def test_cmake_generates_exactly_the_interface_files_in_the_tree() -> None:
 
 
 def test_cmake_interface_dependencies_cover_the_msg_files() -> None:
-    deps = set(re.search(r"DEPENDENCIES([^)]*)\)", CMAKE).group(1).split())
+    deps = set(_rosidl().after("DEPENDENCIES"))
     used = set()
     for f in _cmake_interface_files():
         used |= set(re.findall(r"^\s*(\w+)/\w+", (ROOT / f).read_text(), re.M))
     assert used - {"frs_ros"} <= deps
+    # every dependency is found before the interfaces are generated
+    found = {c.args[0] for c in _commands("find_package") if "REQUIRED" in c.args}
+    assert deps <= found
 
 
 def test_cmake_avoids_the_duplicate_python_install_target() -> None:
     # ros2/rosidl_python#141: a second ament_python_install_package(frs_ros) next to
     # rosidl_generate_interfaces breaks the Humble/Jazzy build.
-    code = "\n".join(line.split("#", 1)[0] for line in CMAKE.splitlines())
-    assert "ament_python_install_package" not in code
-    install = re.search(r"install\(\s*DIRECTORY \$\{PROJECT_NAME\}/(.*?)\)", code, re.S)
-    assert install and '"${PYTHON_INSTALL_DIR}/${PROJECT_NAME}"' in install.group(1)
+    assert _commands("ament_python_install_package") == []
+    python = _install("DIRECTORY", "${PYTHON_INSTALL_DIR}/${PROJECT_NAME}")
+    assert python.args[1] == "${PROJECT_NAME}/"  # the package's contents, not a nested dir
     # the Python package is installed after (hence over) the generated one
-    assert code.index("rosidl_generate_interfaces") < code.index(
-        "install(\n  DIRECTORY ${PROJECT_NAME}/"
-    )
-    # the hand-written package must not shadow the generated msg/srv subpackages
+    assert CMAKE.index(_rosidl()) < CMAKE.index(python)
+    # ... without replacing the generated msg/ and srv/ subpackages
+    excluded = {
+        python.args[i + 1]
+        for i, arg in enumerate(python.args)
+        if arg == "PATTERN" and python.args[i + 2 : i + 3] == ("EXCLUDE",)
+    }
+    assert {"msg", "srv"} <= excluded
     assert not (ROOT / "frs_ros" / "msg").exists() and not (ROOT / "frs_ros" / "srv").exists()
-    assert code.rstrip().endswith("ament_package()")
+    assert CMAKE[-1].name == "ament_package"
 
 
 def test_cmake_installs_node_executables_and_share_dirs() -> None:
-    programs = re.search(
-        r"install\(\s*PROGRAMS(.*?)DESTINATION lib/\$\{PROJECT_NAME\}", CMAKE, re.S
-    )
-    assert programs, "node executables must go to lib/${PROJECT_NAME} for `ros2 run`"
-    scripts = programs.group(1).split()
+    # `ros2 run frs_ros <node>` looks in lib/${PROJECT_NAME}
+    scripts = _install("PROGRAMS", "lib/${PROJECT_NAME}").after("PROGRAMS", until={"DESTINATION"})
     assert scripts, "no node executables installed"
     for script in scripts:
         path = ROOT / script
@@ -124,8 +144,8 @@ def test_cmake_installs_node_executables_and_share_dirs() -> None:
         assert path.stat().st_mode & 0o111, f"{script} is not executable"
         module = re.search(r"from (frs_ros\.ros\.\w+) import main", path.read_text()).group(1)
         assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
-    share = re.search(r"install\(\s*DIRECTORY launch config rviz\s*DESTINATION share/", CMAKE)
-    assert share, "launch/, config/ and rviz/ must be installed to share/${PROJECT_NAME}"
+    share = _install("DIRECTORY", "share/${PROJECT_NAME}").after("DIRECTORY", until={"DESTINATION"})
+    assert set(share) == {"launch", "config", "rviz"}
 
 
 def _colcon() -> str:
