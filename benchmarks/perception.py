@@ -45,10 +45,12 @@ WORKLOAD_NAMES = {
 # --------------------------------------------------------------------------- models
 
 
-def real_size_models() -> dict[str, Any]:
+def real_size_models(sam2_size: int = SAM2_SIZE) -> dict[str, Any]:
     """Random-weight models with the released checkpoints' architectures (config values
     from transformers' defaults, whose docstrings name these checkpoints, and the
-    checkpoints' config.json where they differ: OWLv2 960 px, Depth V2 out_indices)."""
+    checkpoints' config.json where they differ: OWLv2 960 px, Depth V2 out_indices).
+    SAM 2 is built for ``sam2_size`` inputs as ``load_sam2`` sizes a checkpoint; OWLv2
+    and Depth Anything keep the checkpoints' configs (their cores choose the input size)."""
     import torch
     from transformers import (
         DepthAnythingConfig,
@@ -59,9 +61,12 @@ def real_size_models() -> dict[str, Any]:
         Sam2Model,
     )
 
+    from frs_ros.perception.models import sized_sam2_config
+
     torch.manual_seed(0)
     return {
-        "sam2": lambda: Sam2Model(Sam2Config()).eval(),  # defaults = sam2.1-hiera-tiny
+        # transformers' defaults = sam2.1-hiera-tiny
+        "sam2": lambda: Sam2Model(sized_sam2_config(Sam2Config(), sam2_size)).eval(),
         "owlv2": lambda: Owlv2ForObjectDetection(
             Owlv2Config(vision_config={"image_size": OWLV2_SIZE, "patch_size": 16})
         ).eval(),

@@ -35,7 +35,7 @@ ARGUMENTS: dict[str, Argument] = {
     "camera_info_topic": Argument("camera_info", "sensor_msgs/CameraInfo of the colour camera"),
     "use_depth": Argument("false", "synchronise depth + CameraInfo (metric depth, 3D markers)"),
     "use_compressed": Argument("false", "subscribe to sensor_msgs/CompressedImage"),
-    "profile": Argument("default", "perception model profile: default, tiny or a YAML path"),
+    "profile": Argument("default", "perception model profile: default, cpu, tiny or a YAML path"),
     "device": Argument("cpu", "torch device of the perception models and the reasoner"),
     "reasoner_config": Argument("reasoner.yaml", "LLM runtime config (config/reasoner*.yaml)"),
     "params_file": Argument("", "ROS parameter YAML (empty: the shipped config/ros/frs_ros.yaml)"),

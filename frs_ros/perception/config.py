@@ -38,10 +38,16 @@ class ProposalConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
+    """Keyframes: detection (OWLv2 + proposals) runs on the first frame, every
+    ``redetect_every`` frames, when a query brings labels not detected yet, and — with
+    ``detect_when_empty`` — on every frame while nothing is tracked. Between keyframes the
+    box-prompt tracker carries the masks."""
+
     redetect_every: int = 5
     max_lost: int = 3
     match_iou: float = 0.3
     keep_iou: float = 0.5
+    detect_when_empty: bool = True
 
     def __post_init__(self) -> None:
         if self.redetect_every < 1 or self.max_lost < 0:
@@ -56,9 +62,14 @@ class PerceptionConfig:
     vocabulary: tuple[str, ...] = ("object",)
     max_side: int = DEFAULT_MAX_SIDE
     use_depth_model: bool = True
+    depth_every: int = 1  # run Depth Anything every N frames, reuse its map in between
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        if self.depth_every < 1:
+            raise ValueError(f"depth_every must be >= 1, got {self.depth_every}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PerceptionConfig:
@@ -86,12 +97,15 @@ class PerceptionConfig:
 def load_perception_config(
     source: str | os.PathLike[str] | dict[str, Any] | PerceptionConfig | None = None,
 ) -> PerceptionConfig:
-    """From a YAML path, a mapping, or ``None`` for ``config/perception.yaml``."""
+    """From a YAML path, a file name under ``config/`` (``perception_cpu.yaml``), a
+    mapping, or ``None`` for ``config/perception.yaml``."""
     if isinstance(source, PerceptionConfig):
         return source
     if isinstance(source, dict):
         return PerceptionConfig.from_dict(source)
     path = Path(source) if source is not None else config_path("perception.yaml")
+    if not path.is_file() and path.parent == Path(".") and config_path(path.name).is_file():
+        path = config_path(path.name)
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"perception config {path} must be a YAML mapping")

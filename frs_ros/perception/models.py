@@ -11,6 +11,7 @@ a profile, e.g. in the CLI or a ROS launch file) stays cheap.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from dataclasses import dataclass, field, fields
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
         DepthAnythingForDepthEstimation,
         Owlv2ForObjectDetection,
         PreTrainedTokenizerBase,
+        Sam2Config,
         Sam2Model,
         Sam2VideoModel,
     )
@@ -49,13 +51,26 @@ class TinySizes:
     depth_input_size: int = 56
 
 
+BACKENDS = ("torch", "onnx")
+
+
 @dataclass(frozen=True)
 class ModelProfile:
-    """Where the perception models come from and how they run.
+    """Where the perception models come from, at which input sizes, and how they run.
 
     ``sam2``, ``owlv2`` and ``depth`` are hub ids or local directories (a directory wins
-    when it exists). ``depth_input_size`` is the Depth Anything input side (the DPT
-    processor's ``size``: 518 for the released checkpoints), not stored in the model config.
+    when it exists). The input sizes apply to those checkpoints (the ``tiny`` models use
+    ``tiny_sizes``): ``sam2_image_size`` (1024 released; the Hiera position embedding is
+    interpolated, so any multiple of 32 loads the same weights), ``owlv2_image_size`` (960
+    released; smaller sizes interpolate the patch position embedding and the box bias
+    follows the feature map) and ``depth_input_size`` (the DPT processor's ``size``: 518
+    released, a multiple of 14; not stored in the model config).
+
+    ``backend`` runs the networks on ``torch`` or on onnxruntime (``onnx``: graphs exported
+    once into ``onnx_dir``, default a cache directory keyed by the profile, see
+    ``frs_ros.perception.backends``) with ``threads`` intra-op threads (None: onnxruntime's
+    default, one per physical core). ``perception`` names the perception config
+    (``config/<file>`` or a path) used when a caller gives none.
     """
 
     name: str = "default"
@@ -64,7 +79,13 @@ class ModelProfile:
     depth: str = "depth-anything/Depth-Anything-V2-Small-hf"
     device: str = "cpu"
     dtype: str = "float32"
+    sam2_image_size: int = 1024
+    owlv2_image_size: int = 960
     depth_input_size: int = 518
+    backend: str = "torch"
+    onnx_dir: str | None = None
+    threads: int | None = None
+    perception: str = "perception.yaml"
     revision: str | None = None
     tiny: bool = False
     tiny_sizes: TinySizes = field(default_factory=TinySizes)
@@ -73,10 +94,14 @@ class ModelProfile:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if self.depth_input_size <= 0 or self.depth_input_size % 14:
-            raise ValueError(
-                f"depth_input_size must be a positive multiple of 14, got {self.depth_input_size}"
-            )
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or null, got {self.threads!r}")
+        for key, multiple, released in _SIZE_RULES:
+            _check_size(key, getattr(self, key), multiple, released)
+        for key, multiple, _ in _SIZE_RULES:
+            _check_size(f"tiny_sizes.{key}", getattr(self.tiny_sizes, key), multiple, None)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -94,8 +119,26 @@ class ModelProfile:
             )
         d = dict(d)
         if "tiny_sizes" in d:
-            d["tiny_sizes"] = TinySizes(**(d["tiny_sizes"] or {}))
+            sizes = d["tiny_sizes"] or {}
+            if bad := set(sizes) - {f.name for f in fields(TinySizes)}:
+                raise ValueError(f"unknown tiny_sizes keys {sorted(bad)}")
+            d["tiny_sizes"] = TinySizes(**sizes)
         return cls(**d)
+
+
+# (profile key, the multiple it must be, the released checkpoint's size): SAM 2's Hiera
+# pools four times (stride 4 then 2, 2, 2), OWLv2 and DINOv2 take 16 and 14 px patches.
+_SIZE_RULES = (
+    ("sam2_image_size", 32, 1024),
+    ("owlv2_image_size", 16, 960),
+    ("depth_input_size", 14, 518),
+)
+
+
+def _check_size(key: str, value: Any, multiple: int, released: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % multiple:
+        hint = f" (the released checkpoint uses {released})" if released else ""
+        raise ValueError(f"{key} must be a positive multiple of {multiple}, got {value!r}{hint}")
 
 
 def profile_path(name_or_path: str | os.PathLike[str]) -> Path:
@@ -118,7 +161,10 @@ def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelPr
     if not isinstance(data, dict):
         raise ValueError(f"model profile {path} must be a YAML mapping")
     data.setdefault("name", path.stem)
-    return ModelProfile.from_dict(data)
+    try:
+        return ModelProfile.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model profile {path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- real loading
@@ -157,13 +203,33 @@ def _place(model: Any, profile: ModelProfile) -> Any:
     return model.to(device=profile.device, dtype=profile.torch_dtype).eval()
 
 
+def sized_sam2_config(config: Sam2Config, image_size: int) -> Sam2Config:
+    """A copy of a SAM 2 config whose input side is ``image_size`` (a multiple of 32).
+
+    No weight depends on the side: the Hiera backbone interpolates its position embedding
+    to the feature map, and the prompt encoder's embedding is Fourier features. What must
+    follow are the sizes the model reshapes with: the backbone's ``image_size``, the three
+    FPN ``backbone_feature_sizes`` (strides 4, 8, 16) and the prompt encoder's
+    ``image_size`` (its embedding grid is ``image_size // 16``, the coarsest FPN level)."""
+    _check_size("sam2_image_size", image_size, 32, 1024)
+    config = copy.deepcopy(config)
+    s = image_size
+    config.vision_config.backbone_config.image_size = [s, s]
+    config.vision_config.backbone_feature_sizes = [[s // 4] * 2, [s // 8] * 2, [s // 16] * 2]
+    config.prompt_encoder_config.image_size = s
+    return config
+
+
 def load_sam2(profile: ModelProfile) -> Sam2Model:
-    """SAM 2.1 image model (image encoder + prompt decoder)."""
+    """SAM 2.1 image model (image encoder + prompt decoder) at ``sam2_image_size``."""
     if profile.tiny:
         return _place(tiny_sam2(profile), profile)
-    from transformers import Sam2Model
+    from transformers import Sam2Config, Sam2Model
 
-    return _place(_from_pretrained(Sam2Model, profile.sam2, "SAM 2.1", profile), profile)
+    config = _from_pretrained(Sam2Config, profile.sam2, "SAM 2.1", profile)
+    config = sized_sam2_config(config, profile.sam2_image_size)
+    model = _from_pretrained(Sam2Model, profile.sam2, "SAM 2.1", profile, config=config)
+    return _place(model, profile)
 
 
 def load_sam2_video(profile: ModelProfile) -> Sam2VideoModel:
@@ -177,15 +243,24 @@ def load_sam2_video(profile: ModelProfile) -> Sam2VideoModel:
 
 
 def load_owlv2(profile: ModelProfile) -> tuple[Owlv2ForObjectDetection, PreTrainedTokenizerBase]:
-    """OWLv2 detector and its CLIP tokenizer."""
+    """OWLv2 detector and its CLIP tokenizer. The model keeps the checkpoint's config; the
+    cores run it at ``owlv2_image_size(profile)`` (``interpolate_pos_encoding``)."""
     if profile.tiny:
         tokenizer = tiny_clip_tokenizer()
         return _place(tiny_owlv2(profile, tokenizer), profile), tokenizer
-    from transformers import AutoTokenizer, Owlv2ForObjectDetection
+    from transformers import Owlv2ForObjectDetection
 
     model = _from_pretrained(Owlv2ForObjectDetection, profile.owlv2, "OWLv2", profile)
-    tokenizer = _from_pretrained(AutoTokenizer, profile.owlv2, "OWLv2 (tokenizer)", profile)
-    return _place(model, profile), tokenizer
+    return _place(model, profile), load_owlv2_tokenizer(profile)
+
+
+def load_owlv2_tokenizer(profile: ModelProfile) -> PreTrainedTokenizerBase:
+    """OWLv2's CLIP tokenizer alone (no torch needed: the onnxruntime backend uses it)."""
+    if profile.tiny:
+        return tiny_clip_tokenizer()
+    from transformers import AutoTokenizer
+
+    return _from_pretrained(AutoTokenizer, profile.owlv2, "OWLv2 (tokenizer)", profile)
 
 
 def load_depth(profile: ModelProfile) -> DepthAnythingForDepthEstimation:
@@ -210,8 +285,6 @@ _TINY_WARNING = (
 
 def _tiny_sam2_parts(sizes: TinySizes) -> dict[str, Any]:
     s = sizes.sam2_image_size
-    if s % 32:
-        raise ValueError(f"tiny sam2_image_size must be a multiple of 32, got {s}")
     f = s // 4  # Hiera patch stride 4, then three 2x query-pooling stages
     # A global-attention block must not open a stage (Hiera pools queries there), hence
     # two blocks in stage 3 with the global one second.
@@ -336,8 +409,6 @@ def tiny_owlv2(
 
     log.warning(_TINY_WARNING, profile.name, "OWLv2")
     s = profile.tiny_sizes.owlv2_image_size
-    if s % 16:
-        raise ValueError(f"tiny owlv2_image_size must be a multiple of 16, got {s}")
     config = Owlv2Config(
         text_config={
             "vocab_size": len(tokenizer),
@@ -391,5 +462,16 @@ def tiny_depth(profile: ModelProfile) -> DepthAnythingForDepthEstimation:
     return DepthAnythingForDepthEstimation(config)
 
 
+def sam2_image_size(profile: ModelProfile) -> int:
+    """SAM 2's input side for this profile (the tiny model's or ``sam2_image_size``)."""
+    return profile.tiny_sizes.sam2_image_size if profile.tiny else profile.sam2_image_size
+
+
+def owlv2_image_size(profile: ModelProfile) -> int:
+    """OWLv2's input side for this profile (the tiny model's or ``owlv2_image_size``)."""
+    return profile.tiny_sizes.owlv2_image_size if profile.tiny else profile.owlv2_image_size
+
+
 def depth_input_size(profile: ModelProfile) -> int:
+    """Depth Anything's input size for this profile (the tiny model's or the profile's)."""
     return profile.tiny_sizes.depth_input_size if profile.tiny else profile.depth_input_size

@@ -43,7 +43,7 @@ class PerceptionPipeline:
         self.detector = Detector(owlv2, tokenizer, self.config.detection)
         self.depth = depth
         self.tracker = BoxPromptTracker(self.config.tracking)
-        self._index = 0
+        self.reset()
 
     @classmethod
     def from_profile(
@@ -51,19 +51,22 @@ class PerceptionPipeline:
         profile: str | os.PathLike[str] | ModelProfile = "default",
         config: str | os.PathLike[str] | dict[str, Any] | PerceptionConfig | None = None,
     ) -> PerceptionPipeline:
-        """Torch cores for the models of ``profile`` (``default``, ``tiny`` or a YAML path)."""
-        from frs_ros.perception.torch_cores import TorchDepthCore, TorchOwlv2Core, TorchSam2Core
+        """The models of ``profile`` (``default``, ``cpu``, ``tiny`` or a YAML path) on the
+        profile's backend (torch or onnxruntime), with ``config`` or, when None, the
+        perception config the profile names (``perception:``)."""
+        from frs_ros.perception.backends import load_cores
 
         prof = load_profile(profile)
-        cfg = load_perception_config(config)
-        owlv2, tokenizer = TorchOwlv2Core.from_profile(prof)
-        depth = TorchDepthCore.from_profile(prof) if cfg.use_depth_model else None
-        return cls(TorchSam2Core.from_profile(prof), owlv2, tokenizer, depth, cfg)
+        cfg = load_perception_config(config if config is not None else prof.perception)
+        cores = load_cores(prof, depth=cfg.use_depth_model)
+        return cls(cores.sam2, cores.owlv2, cores.tokenizer, cores.depth, cfg)
 
     def reset(self) -> None:
         """Start a new stream: forget tracks, restart frame indices and ids."""
         self.tracker.reset()
         self._index = 0
+        self._detected_labels: set[str] = set()
+        self._depth_map: tuple[int, np.ndarray] | None = None  # (frame index, relative map)
 
     def labels(self, extra_labels: Sequence[str] = ()) -> list[str]:
         """The vocabulary plus a query's extra labels ("just-in-time" twin), de-duplicated."""
@@ -90,15 +93,19 @@ class PerceptionPipeline:
         metric = as_metric_depth(depth, hw) if depth is not None else None
         self.segmenter.set_image(rgb)
         candidates = None
-        if self.tracker.needs_detection():
+        labels = self.labels(extra_labels)
+        # A query's labels that no detection has looked for yet make this frame a keyframe:
+        # the twin must not wait for the next scheduled one to contain what was asked for.
+        if self.tracker.needs_detection() or not set(labels) <= self._detected_labels:
             candidates = detect_and_segment(
-                rgb, self.segmenter, self.detector, self.labels(extra_labels), self.config.proposals
+                rgb, self.segmenter, self.detector, labels, self.config.proposals
             )
+            self._detected_labels = set(labels)
         tracks = self.tracker.step(self.segmenter, candidates)
         if metric is not None:
             depth_map, source = metric, "metric"
         elif self.depth is not None:
-            depth_map, source = relative_depth_map(self.depth, rgb), "relative"
+            depth_map, source = self._relative_depth(rgb), "relative"
         else:
             depth_map, source = None, "relative"
         objects = [
@@ -117,6 +124,18 @@ class PerceptionPipeline:
         frame = FrameTwin(self._index, float(stamp), hw[1], hw[0], objects, frame_id)
         self._index += 1
         return frame
+
+    def _relative_depth(self, rgb: np.ndarray) -> np.ndarray:
+        """Depth Anything's map, recomputed every ``depth_every`` frames (and when the frame
+        size changes); in between the last map stands in, which is stale where things moved."""
+        cached = self._depth_map
+        if (
+            cached is None
+            or cached[1].shape != rgb.shape[:2]
+            or self._index - cached[0] >= self.config.depth_every
+        ):
+            cached = self._depth_map = (self._index, relative_depth_map(self.depth, rgb))
+        return cached[1]
 
     def process_video(
         self,

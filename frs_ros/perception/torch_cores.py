@@ -18,6 +18,7 @@ from frs_ros.perception.models import (
     load_depth,
     load_owlv2,
     load_sam2,
+    owlv2_image_size,
 )
 
 if TYPE_CHECKING:
@@ -86,16 +87,23 @@ class TorchSam2Core:
 
 
 class TorchOwlv2Core:
-    """OWLv2 open-vocabulary detection (text queries already tokenised)."""
+    """OWLv2 open-vocabulary detection (text queries already tokenised).
 
-    def __init__(self, model: Owlv2ForObjectDetection) -> None:
+    ``image_size`` (default: the model config's) other than the config's runs the model
+    with ``interpolate_pos_encoding``: the patch position embedding is resized to the
+    input's grid and the box bias is computed for that grid (transformers'
+    ``Owlv2ForObjectDetection.box_predictor``)."""
+
+    def __init__(self, model: Owlv2ForObjectDetection, image_size: int | None = None) -> None:
         self.model = model
-        self.image_size = int(model.config.vision_config.image_size)
+        native = int(model.config.vision_config.image_size)
+        self.image_size = int(image_size or native)
+        self.interpolate = self.image_size != native
 
     @classmethod
     def from_profile(cls, profile: ModelProfile) -> tuple[TorchOwlv2Core, PreTrainedTokenizerBase]:
         model, tokenizer = load_owlv2(profile)
-        return cls(model), tokenizer
+        return cls(model, owlv2_image_size(profile)), tokenizer
 
     @torch.inference_mode()
     def detect(
@@ -106,6 +114,7 @@ class TorchOwlv2Core:
             pixel_values=_to_tensor(pixel_values, like),
             input_ids=torch.from_numpy(np.asarray(input_ids, np.int64)).to(like.device),
             attention_mask=torch.from_numpy(np.asarray(attention_mask, np.int64)).to(like.device),
+            interpolate_pos_encoding=self.interpolate,
         )
         return _to_numpy(out.logits), _to_numpy(out.pred_boxes)
 

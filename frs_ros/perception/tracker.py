@@ -46,8 +46,11 @@ class BoxPromptTracker:
         self._since_detection = 0
 
     def needs_detection(self) -> bool:
-        """First frame, every ``redetect_every`` frames, or when nothing is tracked."""
-        return not self.tracks or self._since_detection % self.config.redetect_every == 0
+        """First frame, every ``redetect_every`` frames, or (``detect_when_empty``) when
+        nothing is tracked."""
+        if not self.tracks and self.config.detect_when_empty:
+            return True
+        return self._since_detection % self.config.redetect_every == 0
 
     def step(self, seg: ImageSegmenter, candidates: list[Candidate] | None) -> list[Track]:
         """Advance one frame (``seg`` holds its embeddings); returns the tracks seen in it."""

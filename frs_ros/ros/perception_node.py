@@ -21,7 +21,7 @@ from frs_ros.twin import Twin
 PERCEPTION_PARAMS: dict[str, Any] = {
     "profile": "default",  # model profile: default | tiny | a YAML path (config/models/)
     "device": "",  # overrides the profile's device when set (cpu, cuda, cuda:0)
-    "perception_config": "perception.yaml",
+    "perception_config": "",  # empty: the one the profile names (perception_cpu.yaml for cpu)
     "window": 8,  # frames in the published twin
     "extra_labels": "",  # comma-separated labels added to the detector vocabulary
 }
@@ -33,7 +33,8 @@ def load_pipeline(node: FrsNode) -> Any:
     profile = load_profile(str(node.param("profile")))
     if node.param("device"):
         profile = dataclasses.replace(profile, device=str(node.param("device")))
-    return PerceptionPipeline.from_profile(profile, resolve_config(node.param("perception_config")))
+    config = node.param("perception_config")
+    return PerceptionPipeline.from_profile(profile, resolve_config(config) if config else None)
 
 
 def perception_settings(node: FrsNode) -> dict[str, Any]:

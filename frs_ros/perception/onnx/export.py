@@ -114,9 +114,12 @@ def sam2_graphs(model: Sam2Model) -> list[GraphSpec]:
     return specs
 
 
-def owlv2_graphs(model: Owlv2ForObjectDetection) -> list[GraphSpec]:
+def owlv2_graphs(model: Owlv2ForObjectDetection, image_size: int | None = None) -> list[GraphSpec]:
+    """The detector at ``image_size`` (default: the config's; another size interpolates the
+    position embedding, as ``TorchOwlv2Core`` does)."""
     model = _prepared(model)
-    size = model.config.vision_config.image_size
+    native = model.config.vision_config.image_size
+    size = image_size or native
     length = model.config.text_config.max_position_embeddings
     vocab = model.config.text_config.vocab_size
     pixel_values = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -127,7 +130,7 @@ def owlv2_graphs(model: Owlv2ForObjectDetection) -> list[GraphSpec]:
     return [
         GraphSpec(
             OWLV2,
-            Owlv2Detector(model),
+            Owlv2Detector(model, interpolate=size != native),
             (pixel_values, input_ids, attention_mask),
             ["pixel_values", "input_ids", "attention_mask"],
             ["logits", "pred_boxes"],
@@ -204,6 +207,7 @@ def export_models(
     *,
     sam2: Sam2Model | None = None,
     owlv2: Owlv2ForObjectDetection | None = None,
+    owlv2_image_size: int | None = None,
     depth: DepthAnythingForDepthEstimation | None = None,
     depth_input_size: int | None = None,
     frame_hw: tuple[int, int] | None = None,
@@ -211,7 +215,8 @@ def export_models(
 ) -> dict[str, Any]:
     """Export the given models into ``out_dir`` and write ``manifest.json`` there.
 
-    Models left out are not exported (the runtime then cannot load that core). The depth
+    Models left out are not exported (the runtime then cannot load that core). OWLv2 runs
+    at ``owlv2_image_size`` (default: its config's image size). The depth
     graph takes the network input that frames of ``frame_hw`` (height, width, after the
     pipeline's ``max_side`` cap) are resized to; without it, ``depth_input_size`` squares.
     """
@@ -226,8 +231,8 @@ def export_models(
         size = sam2.config.prompt_encoder_config.image_size
         families.append(("sam2", lambda: sam2_graphs(sam2), {"image_size": size}))
     if owlv2 is not None:
-        size = owlv2.config.vision_config.image_size
-        families.append(("owlv2", lambda: owlv2_graphs(owlv2), {"image_size": size}))
+        size = owlv2_image_size or owlv2.config.vision_config.image_size
+        families.append(("owlv2", lambda: owlv2_graphs(owlv2, size), {"image_size": size}))
     if depth is not None:
         assert depth_input_size is not None
         hw = (depth_input_size, depth_input_size)
@@ -270,6 +275,7 @@ def export_profile(
         out_dir,
         sam2=models.load_sam2(prof),
         owlv2=owlv2,
+        owlv2_image_size=models.owlv2_image_size(prof),
         depth=models.load_depth(prof),
         depth_input_size=models.depth_input_size(prof),
         frame_hw=frame_hw,

@@ -138,10 +138,27 @@ class OnnxExport:
                 cache = trt_cache_dir or self.root / "trt_cache"
                 p = (TRT_EP, tensorrt_provider_options(cache, fp16=fp16, profile=profile))
             resolved.append(p)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        return ort.InferenceSession(str(path), sess_options=options, providers=resolved)
+        return ort.InferenceSession(
+            str(path), sess_options=cpu_session_options(threads), providers=resolved
+        )
+
+
+def cpu_session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Session options for the CPU work of a perception graph: ``threads`` intra-op threads
+    (None: onnxruntime's default, one per physical core), operators run one after another.
+
+    The pipeline runs one graph at a time, so inter-op parallelism has nothing to overlap,
+    and idle intra-op threads do not spin: five sessions (one pool each) and the reasoner
+    share a robot's few cores, and a spinning pool steals them from whichever runs next."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    options = ort.SessionOptions()
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads:
+        options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _input_names(session: ort.InferenceSession) -> list[str]:

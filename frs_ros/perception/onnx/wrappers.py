@@ -60,17 +60,24 @@ class Sam2PromptDecoder(nn.Module):
 
 
 class Owlv2Detector(nn.Module):
-    """pixel_values + text queries → (logits [1, P, Q], pred_boxes [1, P, 4])."""
+    """pixel_values + text queries → (logits [1, P, Q], pred_boxes [1, P, 4]).
 
-    def __init__(self, model: Owlv2ForObjectDetection) -> None:
+    ``interpolate`` runs the model at an input size other than its config's (as
+    ``TorchOwlv2Core`` does); the traced graph is then fixed to the example's size."""
+
+    def __init__(self, model: Owlv2ForObjectDetection, interpolate: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.interpolate = interpolate
 
     def forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.model(
-            input_ids=input_ids, pixel_values=pixel_values, attention_mask=attention_mask
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            interpolate_pos_encoding=self.interpolate,
         )
         return out.logits, out.pred_boxes
 
