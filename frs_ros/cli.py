@@ -99,8 +99,11 @@ def cmd_twin(args: argparse.Namespace) -> int:
     seg, _ = _segmenter(args, args.models, reasoner=None)
     observe_input(args, seg)
     twin = seg.twin
-    text = {"json": lambda: twin.to_json(indent=1), "compact": lambda: to_compact(twin),
-            "verbose": lambda: to_verbose(twin)}[args.form]()  # fmt: skip
+    text = {
+        "json": lambda: twin.to_json(indent=1),
+        "compact": lambda: to_compact(twin),
+        "verbose": lambda: to_verbose(twin),
+    }[args.form]()
     if args.out:
         Path(args.out).write_text(text)
         print(f"wrote the twin of {len(twin)} frame(s), {len(twin.ids)} object(s) to {args.out}")
@@ -142,8 +145,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     overlays = [Image.fromarray(answer.overlay(f.rgb, f.index)) for f in _frames(args)]
     overlays[-1].save(out / "overlay.png")
     if len(overlays) > 1:
-        overlays[0].save(out / "overlay.gif", save_all=True, append_images=overlays[1:],
-                         duration=int(1000 / args.fps), loop=0)  # fmt: skip
+        overlays[0].save(
+            out / "overlay.gif",
+            save_all=True,
+            append_images=overlays[1:],
+            duration=int(1000 / args.fps),
+            loop=0,
+        )
     (out / "twin.json").write_text(twin.to_json())
     report = {
         "input": str(args.input),
@@ -225,8 +233,10 @@ _INPUT_ERRORS = (ValueError, FileNotFoundError, ImportError, OSError)
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return args.func(args)
     except KeyboardInterrupt:

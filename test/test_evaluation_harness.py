@@ -23,9 +23,11 @@ from frs_ros.twin import FrameTwin
 
 @pytest.fixture(scope="module")
 def splits():
-    return {s: generate_split(s, 1, seed=11, negative_fraction=0.0, progress=False)
-            + generate_split(s, 1, seed=12, negative_fraction=1.0, progress=False)
-            for s in SPLITS}  # fmt: skip
+    return {
+        s: generate_split(s, 1, seed=11, negative_fraction=0.0, progress=False)
+        + generate_split(s, 1, seed=12, negative_fraction=1.0, progress=False)
+        for s in SPLITS
+    }
 
 
 def test_oracle_is_perfect_on_every_split(splits, tmp_path):
@@ -101,9 +103,13 @@ def test_full_mode_compares_masks_not_ids(splits, tmp_path):
     perception = _GroundTruthPerception(sample)
     twin_mode = evaluate([sample], LargestPredictor(), tmp_path / "a", progress=False)
     full = evaluate(
-        [sample], LargestPredictor(), tmp_path / "b", mode="full", pipeline=perception,
+        [sample],
+        LargestPredictor(),
+        tmp_path / "b",
+        mode="full",
+        pipeline=perception,
         progress=False,
-    )  # fmt: skip
+    )
     assert full.metrics.overall() == twin_mode.metrics.overall()
     with pytest.raises(ValueError, match="ground-truth ids"):
         evaluate([sample], OraclePredictor(), tmp_path / "c", mode="full", pipeline=perception)
@@ -113,8 +119,8 @@ def test_full_mode_compares_masks_not_ids(splits, tmp_path):
 
 def test_cli_generate_then_eval(tmp_path, capsys):
     data = tmp_path / "bench"
-    assert main(["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits",
-                 "test", "--no-progress", "--size", "120x160"]) == 0  # fmt: skip
+    generate = ["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits", "test"]
+    assert main([*generate, "--no-progress", "--size", "120x160"]) == 0
     assert "| spatial | 2 |" in capsys.readouterr().out
     out = tmp_path / "eval"
     assert main(["eval", str(data), "--method", "oracle", "--out", str(out), "--no-progress"]) == 0
@@ -155,8 +161,8 @@ def test_cli_refuses_to_resume_with_other_settings(tmp_path, capsys):
     """Killed after 3 samples (--limit), rerun with another seed: refused, naming the key;
     rerun with the same settings: resumed."""
     data = tmp_path / "bench"
-    assert main(["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits",
-                 "test", "--no-progress", "--size", "64x64"]) == 0  # fmt: skip
+    generate = ["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits", "test"]
+    assert main([*generate, "--no-progress", "--size", "64x64"]) == 0
     out = tmp_path / "eval"
     run = ["eval", str(data), "--method", "random", "--out", str(out), "--no-progress"]
     assert main([*run, "--limit", "3"]) == 0

@@ -42,8 +42,12 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--endpoint", default=None, help="openai: base URL of the server")
     p.add_argument("--api-key-env", default=None, help="openai: env var holding the API key")
     p.add_argument("--reasoner-config", default=None, help="config: reasoner YAML (runtime:)")
-    p.add_argument("--mode", default="twin", choices=MODES, help="twin: reasoning only; "
-                   "full: render -> perception -> twin -> reasoning")  # fmt: skip
+    p.add_argument(
+        "--mode",
+        default="twin",
+        choices=MODES,
+        help="twin: reasoning only; full: render -> perception -> twin -> reasoning",
+    )
     p.add_argument("--models", default="default", help="full mode: perception profile")
     p.add_argument(
         "--out",

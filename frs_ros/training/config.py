@@ -209,8 +209,9 @@ def stage_settings(stage: str, cfg: Any) -> dict[str, Any]:
     from frs_ros.manifest import file_digest
 
     def strip(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: strip(v) if isinstance(v, dict) else v for k, v in d.items()
-                if k not in _BOOKKEEPING}  # fmt: skip
+        return {
+            k: strip(v) if isinstance(v, dict) else v for k, v in d.items() if k not in _BOOKKEEPING
+        }
 
     settings: dict[str, Any] = {"command": f"train {stage}", **strip(to_dict(cfg))}
     for key in _INPUT_FILES:
