@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from frs_ros.benchmark import (
     GENERATOR_VERSION,
-    BenchmarkSample,
     generate_dataset,
     generate_sample,
     generate_split,
@@ -27,10 +26,11 @@ from frs_ros.benchmark.vocabulary import KIND_BY_NAME, kinds_with
 from frs_ros.metrics import CATEGORIES, LEVELS
 from frs_ros.reasoning import TOOLS, ToolContext, answer_masks
 from frs_ros.reasoning.protocol import blocks, check_format, format_results, parse_answer
+from frs_ros.samples import Sample
 
 
 @pytest.fixture(scope="module")
-def split() -> list[BenchmarkSample]:
+def split() -> list[Sample]:
     return generate_split("validation", 2, seed=3, negative_fraction=0.5, progress=False)
 
 
@@ -66,19 +66,19 @@ def test_plan_split_rejects_bad_arguments():
 
 def test_oracle_chain_is_well_formed_and_answers_the_ground_truth(split):
     for s in split:
-        assert check_format(s.oracle), s.oracle
-        assert parse_answer(blocks(s.oracle, "answer")[-1]) == s.gt_ids
+        assert check_format(s.chain), s.chain
+        assert parse_answer(blocks(s.chain, "answer")[-1]) == s.gt_ids
         assert s.negative == (not s.gt_ids)
         masks = answer_masks(s.twin, s.gt_ids)
         assert [f.union for f in masks.frames] == s.gt_masks
-        assert 1 <= len(blocks(s.oracle, "plan")) <= s.level  # a level-k query: <= k rounds
+        assert 1 <= len(blocks(s.chain, "plan")) <= s.level  # a level-k query: <= k rounds
 
 
 def test_oracle_results_are_what_the_real_tools_return(split):
     """Re-run every planned call and compare with the chain's <results> text."""
     for s in split:
         ctx = ToolContext(s.twin, [])
-        plans, results = blocks(s.oracle, "plan"), blocks(s.oracle, "results")
+        plans, results = blocks(s.chain, "plan"), blocks(s.chain, "results")
         assert len(plans) == len(results)
         for plan, res in zip(plans, results, strict=True):
             entries = [TOOLS.call(ctx, c["tool"], c["args"]) for c in json.loads(plan)]
@@ -96,7 +96,7 @@ def test_splits_never_share_scenes():
 def test_jsonl_round_trip(tmp_path, split):
     from frs_ros.benchmark import write_jsonl
 
-    path = write_jsonl(split, tmp_path / "x.jsonl")
+    path = write_jsonl(tmp_path / "x.jsonl", split)
     back = list(read_jsonl(path))
     assert [s.to_dict() for s in back] == [s.to_dict() for s in split]
     line = json.loads(path.read_text().splitlines()[0])
@@ -107,8 +107,8 @@ def test_jsonl_round_trip(tmp_path, split):
         "level",
         "negative",
         "gt_ids",
-        "gt_masks",
-        "oracle",
+        "gt",
+        "chain",
         "twin",
     } <= set(line)
     (tmp_path / "bad.jsonl").write_text('{"id": "x"}\n')
@@ -124,7 +124,7 @@ def test_jsonl_round_trip(tmp_path, split):
 )
 def test_any_sample_is_consistent(index, cell, negative):
     s = generate_sample("train", index, *cell, negative, seed=1)
-    assert check_format(s.oracle) and s.negative == negative == (not s.gt_ids)
+    assert check_format(s.chain) and s.negative == negative == (not s.gt_ids)
     assert set(s.gt_ids) <= set(s.twin.ids)
     if cell == ("semantic", 1) and not negative:  # every object with the property
         prop_kinds = {s.twin.last_seen(i).label for i in s.gt_ids}
@@ -175,25 +175,30 @@ def test_render_matches_twin(split):
     assert render_frame(s.twin.frames[0])[0].sum() > 0
 
 
-def test_training_reads_benchmark_jsonl_with_oracle_chains(tmp_path, split):
-    """``frs train`` takes the generator's files as they are: ids, category, and the oracle
-    chain, which replays through the engine to the ground truth (so SFT can use it)."""
+def test_benchmark_files_are_training_files_and_their_chains_replay_to_the_truth(tmp_path, split):
+    """One sample type: ``frs train`` reads the generator's files as they are, and every
+    oracle chain replays through the engine to the ground truth (so SFT can use it)."""
     from frs_ros.benchmark import write_jsonl
+    from frs_ros.samples import replay
     from frs_ros.training.rewards import prediction_iou
-    from frs_ros.training.samples import read_jsonl as read_training_jsonl
-    from frs_ros.training.samples import replay
 
-    path = write_jsonl(split, tmp_path / "bench.jsonl")
-    samples = read_training_jsonl(path)
-    assert [s.id for s in samples] == [b.id for b in split]
-    for s, b in zip(samples, split, strict=True):
-        assert (s.chain, s.gt_ids, s.category, s.level, s.negative) == (
-            b.oracle,
-            b.gt_ids,
-            b.category,
-            b.level,
-            b.negative,
-        )
+    samples = read_jsonl(write_jsonl(tmp_path / "bench.jsonl", split))
+    assert [s.to_dict() for s in samples] == [b.to_dict() for b in split]
+    for s in samples:
         result = replay(s.twin, s.query, s.chain)
-        assert sorted(result.ids) == b.gt_ids
+        assert sorted(result.ids) == s.gt_ids
         assert prediction_iou(s.twin, result.ids, s.gt) == 1.0
+
+
+def test_files_of_the_older_benchmark_layout_still_read(tmp_path, split):
+    """Before the sample types were merged, benchmark lines held ``gt_masks`` (one RLE per
+    frame, empty ones included) and the chain as ``oracle``."""
+    old = []
+    for s in split:
+        d = s.to_dict()
+        d["gt_masks"], d["oracle"] = s.gt_masks, d.pop("chain")
+        del d["gt"]
+        old.append(json.dumps(d))
+    path = tmp_path / "old.jsonl"
+    path.write_text("\n".join(old) + "\n")
+    assert [s.to_dict() for s in read_jsonl(path)] == [s.to_dict() for s in split]

@@ -3,6 +3,7 @@ full mode compares masks (not ids), the CLI, and the tiny HF model end to end.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from frs_ros.evaluation import (
     OraclePredictor,
     RandomPredictor,
     evaluate,
-    model_segments,
 )
 from frs_ros.evaluation.harness import PREDICTIONS, peak_rss_bytes
+from frs_ros.samples import model_parts
 from frs_ros.twin import FrameTwin
 
 
@@ -52,15 +53,15 @@ def test_baselines_score_far_lower(splits, tmp_path):
 
 
 def test_oracle_replay_catches_a_tampered_chain(splits, tmp_path):
-    s = next(s for s in splits["test"] if "<results>" in s.oracle and not s.negative)
-    bad = s.__class__(**{**s.__dict__, "oracle": s.oracle.replace('"ok":', '"ok" :', 1)})
+    s = next(s for s in splits["test"] if "<results>" in s.chain and not s.negative)
+    bad = dataclasses.replace(s, chain=s.chain.replace('"ok":', '"ok" :', 1))
     report = evaluate([bad], OraclePredictor(), tmp_path, progress=False, chart=False)
     assert report.chain_failures == [s.id]
 
 
-def test_model_segments_cut_out_the_results():
+def test_model_parts_cut_out_the_results():
     chain = "<reason>r</reason><plan>[]</plan><results>{}</results><answer>{}</answer>"
-    assert model_segments(chain) == ["<reason>r</reason><plan>[]</plan>", "<answer>{}</answer>"]
+    assert model_parts(chain) == ["<reason>r</reason><plan>[]</plan>", "<answer>{}</answer>"]
 
 
 def test_resume_after_a_kill(splits, tmp_path):

@@ -30,8 +30,8 @@ def test_examples_are_solved_train_samples_chosen_deterministically():
     assert [(s.category, s.level, s.negative) for s in examples] == list(FEW_SHOT_CELLS)
     assert all(s.split == "train" for s in examples)
     assert len({s.scene_id for s in examples}) == MAX_FEW_SHOT
-    assert all(check_format(s.oracle) for s in examples)
-    assert examples[3].gt_ids == [] and '"ids": []' in examples[3].oracle
+    assert all(check_format(s.chain) for s in examples)
+    assert examples[3].gt_ids == [] and '"ids": []' in examples[3].chain
     few_shot_examples.cache_clear()  # regenerated from the seed: the same samples again
     assert [s.to_dict() for s in few_shot_examples(2)] == [s.to_dict() for s in examples[:2]]
 
@@ -42,8 +42,8 @@ def test_examples_are_in_the_prompt_prefix_every_query_shares():
     b = reasoner.prompt(_twin(1), "the biggest thing I can see")
     shared = _shared_prefix(a, b)
     for example in few_shot_examples(2):
-        assert f"Query: {example.query}\n\nReply: {example.oracle}" in shared
-    assert few_shot_examples(3)[2].oracle not in a
+        assert f"Query: {example.query}\n\nReply: {example.chain}" in shared
+    assert few_shot_examples(3)[2].chain not in a
     zero_shot = Reasoner(ScriptedRuntime([]), ReasonerConfig()).prompt(_twin(0), "the mug")
     assert "Solved examples" not in zero_shot
     assert a.endswith(zero_shot[zero_shot.index("<|im_end|>") :])  # same turn after them
@@ -51,7 +51,7 @@ def test_examples_are_in_the_prompt_prefix_every_query_shares():
 
 def test_few_shot_rollout_is_only_the_models_turn():
     oracle = generate_sample("test", 0, "spatial", 1, False)
-    chain = oracle.oracle
+    chain = oracle.chain
     plan, answer = chain[: chain.index("<results>")], chain[chain.index("</results>") + 10 :]
     runtime = ScriptedRuntime([plan, answer])
     result = Reasoner(runtime, ReasonerConfig(few_shot=2)).answer(oracle.twin, oracle.query)
@@ -63,8 +63,10 @@ def test_kv_cache_keeps_the_examples_across_twins():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tiny model's MEANINGLESS warning
         runtime = HFRuntime.tiny()
-    # max_rounds 0: one model call per query, so the last prefill is the second prompt's
-    reasoner = Reasoner(runtime, ReasonerConfig(few_shot=2, max_rounds=0, max_new_tokens=3))
+    # max_rounds 0: one model call per query, so the last prefill is the second prompt's;
+    # no deadline: a query cut during prefill on a loaded machine would keep no cache
+    config = ReasonerConfig(few_shot=2, max_rounds=0, max_new_tokens=3, timeout_s=3600)
+    reasoner = Reasoner(runtime, config)
     first = reasoner.prompt(_twin(0), "the mug")
     second = reasoner.prompt(_twin(1), "the mug")
     reasoner.answer(_twin(0), "the mug")
@@ -89,7 +91,7 @@ def _scripted_config(tmp_path, n: int):
 
 def test_eval_records_few_shot_and_refuses_the_train_split(tmp_path, capsys):
     split = generate_split("test", 1, progress=False)[:2]
-    data = write_jsonl(split, tmp_path / "test.jsonl")
+    data = write_jsonl(tmp_path / "test.jsonl", split)
     run = ["eval", str(data), "--method", "config", "--no-progress"]
     run += ["--reasoner-config", str(_scripted_config(tmp_path, 2))]
     assert main([*run, "--few-shot", "2", "--out", str(tmp_path / "fs")]) == 0
@@ -97,7 +99,7 @@ def test_eval_records_few_shot_and_refuses_the_train_split(tmp_path, capsys):
     assert main([*run, "--out", str(tmp_path / "fs")]) == 2  # zero-shot into a few-shot run
     assert "few_shot" in capsys.readouterr().err
 
-    train = write_jsonl(generate_split("train", 1, progress=False)[:1], tmp_path / "train.jsonl")
+    train = write_jsonl(tmp_path / "train.jsonl", generate_split("train", 1, progress=False)[:1])
     train_run = ["eval", str(train), "--method", "config", "--no-progress", "--few-shot", "1"]
     train_run += ["--reasoner-config", str(_scripted_config(tmp_path, 1))]
     assert main([*train_run, "--out", str(tmp_path / "train")]) == 2

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from frs_ros.benchmark import generate_split
-from frs_ros.evaluation.predictors import model_segments
 from frs_ros.reasoning.grammar import ProtocolGrammar, protocol_gbnf
+from frs_ros.samples import model_parts
 
 llg = pytest.importorskip("llguidance", reason="the GBNF check needs llguidance (dev extra)")
 
@@ -52,7 +52,7 @@ def turns() -> list[tuple[str, bool]]:
     """Every model-written turn of the oracle chains of a test split: (text, after results)."""
     out = []
     for sample in generate_split("test", 2, progress=False):
-        segments = model_segments(sample.oracle)
+        segments = model_parts(sample.chain)
         out += [(segments[0], False)] + [(t, True) for t in segments[1:]]
     return out
 

@@ -82,6 +82,9 @@ def test_lifecycle_through_the_real_services(graph, client):
     before_any_frame = client.ask("a mug")
     assert not before_any_frame.success and "no frame received yet" in before_any_frame.message
     client.warm_up(lambda i: client.publish_compressed(scene(), "png", SEC - 100 + i), ("twin",))
+    # warm-up frames still queued would be taken after the re-activation below and start
+    # the new stream: a frame whose twin comes back means every earlier one was processed
+    _compressed_twin(client, "png", SEC - 60)
 
     assert client.transition(NODE, DEACTIVATE) and state() == "inactive"
     client.publish_compressed(scene(), "png", SEC - 50)

@@ -7,9 +7,9 @@ import os
 import pytest
 import torch
 
+from frs_ros.samples import Sample
 from frs_ros.training.config import GRPOConfig, LoraSettings, OptimSettings
 from frs_ros.training.grpo import group_advantages, run_grpo
-from frs_ros.training.samples import Sample
 from frs_ros.twin.synthetic import random_twin
 
 os.environ["HF_HUB_OFFLINE"] = "1"

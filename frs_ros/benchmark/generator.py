@@ -12,12 +12,9 @@ of which ``round(negative_fraction * n_per_cell)`` are negatives (empty answer).
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -25,85 +22,12 @@ from tqdm import tqdm
 from frs_ros.benchmark.queries import TEMPLATES, ChainError
 from frs_ros.benchmark.scene import SceneRejected, sample_scene, scene_twin
 from frs_ros.metrics import CATEGORIES, LEVELS
-from frs_ros.reasoning.answers import answer_masks
-from frs_ros.twin import RLE, Twin
+from frs_ros.samples import Sample, write_jsonl
 
 GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SPLIT_CODES = {"train": 1, "validation": 2, "test": 3}
 MAX_ATTEMPTS = 400
-
-
-@dataclass(frozen=True)
-class BenchmarkSample:
-    """One query on one scene, with ground truth and the oracle chain (one JSONL line)."""
-
-    id: str
-    split: str
-    scene_id: str
-    query: str
-    category: str
-    level: int
-    negative: bool
-    template: str
-    gt_ids: list[int]
-    gt_masks: list[RLE]  # union mask of the gt ids, one per twin frame (empty when negative)
-    oracle: str  # the oracle rollout: <reason>...(<plan>..</plan><results>..</results>)*<answer>
-    twin: Twin
-    version: int = GENERATOR_VERSION
-
-    @property
-    def multi(self) -> bool:
-        return len(self.gt_ids) > 1
-
-    @property
-    def video(self) -> bool:
-        return len(self.twin) > 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "version": self.version,
-            "split": self.split,
-            "scene_id": self.scene_id,
-            "query": self.query,
-            "category": self.category,
-            "level": self.level,
-            "negative": self.negative,
-            "multi": self.multi,
-            "video": self.video,
-            "template": self.template,
-            "gt_ids": list(self.gt_ids),
-            "gt_masks": list(self.gt_masks),
-            "oracle": self.oracle,
-            "twin": self.twin.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> BenchmarkSample:
-        missing = {"id", "query", "category", "level", "gt_ids", "twin"} - set(d)
-        if missing:
-            raise ValueError(f"benchmark sample lacks fields {sorted(missing)}")
-        twin = Twin.from_dict(d["twin"])
-        gt_ids = [int(i) for i in d["gt_ids"]]
-        masks = d.get("gt_masks")
-        if masks is None:  # a hand-written sample: derive the masks from the twin
-            masks = [f.union for f in answer_masks(twin, gt_ids).frames]
-        return cls(
-            id=str(d["id"]),
-            split=str(d.get("split", "")),
-            scene_id=str(d.get("scene_id", d["id"])),
-            query=str(d["query"]),
-            category=str(d["category"]),
-            level=int(d["level"]),
-            negative=bool(d.get("negative", not gt_ids)),
-            template=str(d.get("template", "")),
-            gt_ids=gt_ids,
-            gt_masks=list(masks),
-            oracle=str(d.get("oracle", "")),
-            twin=twin,
-            version=int(d.get("version", GENERATOR_VERSION)),
-        )
 
 
 def _rng(seed: int, split: str, index: int, attempt: int) -> np.random.Generator:
@@ -121,7 +45,7 @@ def generate_sample(
     video_fraction: float = 0.25,
     n_frames: int = 6,
     size: tuple[int, int] = (240, 320),
-) -> BenchmarkSample:
+) -> Sample:
     """Sample ``index`` of ``split``: draw scenes until a template of the cell fits."""
     if split not in _SPLIT_CODES:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -143,19 +67,19 @@ def generate_sample(
         query = template(twin, rng, negative)
         if query is None:
             continue
-        return BenchmarkSample(
-            id=f"{split}-{seed}-{index:06d}",
-            split=split,
-            scene_id=scene_id,
-            query=query.text,
+        return Sample.from_ids(
+            f"{split}-{seed}-{index:06d}",
+            twin,
+            query.text,
+            query.ids,
             category=category,
             level=level,
             negative=query.negative,
+            chain=query.chain,
+            split=split,
+            scene_id=scene_id,
             template=query.template,
-            gt_ids=query.ids,
-            gt_masks=[f.union for f in answer_masks(twin, query.ids).frames],
-            oracle=query.chain,
-            twin=twin,
+            version=GENERATOR_VERSION,
         )
     raise ChainError(  # the templates cannot produce this cell: a generator bug
         f"no {category} level-{level} {'negative' if negative else 'positive'} query after "
@@ -188,7 +112,7 @@ def generate_split(
     n_frames: int = 6,
     size: tuple[int, int] = (240, 320),
     progress: bool = True,
-) -> list[BenchmarkSample]:
+) -> list[Sample]:
     jobs = plan_split(n_per_cell, negative_fraction)
     return [
         generate_sample(
@@ -208,33 +132,7 @@ def generate_split(
     ]
 
 
-def write_jsonl(samples: Sequence[BenchmarkSample], path: str | os.PathLike) -> Path:
-    """One compact JSON object per line, written to a temp file then renamed (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for s in samples:
-            fh.write(json.dumps(s.to_dict(), separators=(",", ":")) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_jsonl(path: str | os.PathLike) -> Iterator[BenchmarkSample]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"benchmark file {path} does not exist (frs bench generate)")
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield BenchmarkSample.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise ValueError(f"{path}:{n}: not a benchmark sample: {err}") from err
-
-
-def counts_table(samples: dict[str, Sequence[BenchmarkSample]]) -> str:
+def counts_table(samples: dict[str, Sequence[Sample]]) -> str:
     """Markdown: positives / negatives per category x level, one column per split."""
     splits = list(samples)
     lines = [
@@ -285,7 +183,7 @@ def generate_dataset(
         )
         for split in splits
     }
-    paths = {split: write_jsonl(s, out / f"{split}.jsonl") for split, s in generated.items()}
+    paths = {split: write_jsonl(out / f"{split}.jsonl", s) for split, s in generated.items()}
     table = counts_table(generated)
     header = f"frs benchmark v{GENERATOR_VERSION}, seed {seed}, {n_per_cell} per cell\n\n"
     (out / "counts.md").write_text(header + table, encoding="utf-8")

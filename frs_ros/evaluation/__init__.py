@@ -8,7 +8,6 @@ from frs_ros.evaluation.predictors import (
     Predictor,
     RandomPredictor,
     ReasonerPredictor,
-    model_segments,
 )
 
 __all__ = [
@@ -21,6 +20,5 @@ __all__ = [
     "ReasonerPredictor",
     "efficiency_markdown",
     "evaluate",
-    "model_segments",
     "perceive",
 ]

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from frs_ros.benchmark.generator import SPLITS, BenchmarkSample, generate_dataset, read_jsonl
+from frs_ros.benchmark.generator import SPLITS, generate_dataset
 from frs_ros.evaluation.harness import MODES, evaluate
 from frs_ros.evaluation.predictors import (
     LargestPredictor,
@@ -22,6 +22,7 @@ from frs_ros.evaluation.predictors import (
 from frs_ros.manifest import ensure_manifest, file_digest, settings_digest, slug
 from frs_ros.reasoning.few_shot import FEW_SHOT_SPLIT
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
+from frs_ros.samples import Sample, read_jsonl
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
 LLM_METHODS: tuple[str, ...] = ("hf", "openai", "config")
@@ -179,7 +180,7 @@ def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
     return settings
 
 
-def check_few_shot_split(samples: list[BenchmarkSample], few_shot: int) -> None:
+def check_few_shot_split(samples: list[Sample], few_shot: int) -> None:
     """Few-shot examples come from the train split: scoring train samples with them in the
     prompt could score a model on an answer it was shown."""
     if few_shot and any(s.split == FEW_SHOT_SPLIT for s in samples):

@@ -27,12 +27,12 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from frs_ros.benchmark.generator import BenchmarkSample
 from frs_ros.benchmark.render import render_frame
 from frs_ros.benchmark.scene import camera_intrinsics
 from frs_ros.evaluation.predictors import Predictor, count_parameters
 from frs_ros.metrics import MetricsAccumulator, SampleResult
 from frs_ros.reasoning.answers import answer_masks
+from frs_ros.samples import Sample
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils
 
@@ -96,7 +96,7 @@ def _stack(unions: Sequence[dict], size: tuple[int, int] | None = None) -> np.nd
     return np.stack(frames)
 
 
-def perceive(sample: BenchmarkSample, pipeline: Any) -> Twin:
+def perceive(sample: Sample, pipeline: Any) -> Twin:
     """Render the sample's frames and observe them with a ``PerceptionPipeline``, as a new
     stream whose window holds the whole clip."""
     from frs_ros.io.frames import Frame
@@ -112,7 +112,7 @@ def perceive(sample: BenchmarkSample, pipeline: Any) -> Twin:
 
 
 def evaluate(
-    samples: Iterable[BenchmarkSample],
+    samples: Iterable[Sample],
     predictor: Predictor,
     out_dir: str | os.PathLike,
     *,
@@ -161,7 +161,7 @@ def evaluate(
 
 
 def _evaluate_one(
-    sample: BenchmarkSample,
+    sample: Sample,
     predictor: Predictor,
     mode: str,
     pipeline: Any,

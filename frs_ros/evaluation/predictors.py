@@ -9,21 +9,17 @@
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from frs_ros.benchmark.generator import BenchmarkSample
-from frs_ros.reasoning import Reasoner, ReasonerConfig
-from frs_ros.reasoning.engine import MAX_NEW_TOKENS
-from frs_ros.reasoning.runtime.base import LLMRuntime, ScriptedRuntime
+from frs_ros.reasoning import ReasonerConfig
+from frs_ros.reasoning.runtime.base import LLMRuntime
+from frs_ros.samples import Sample, replay
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
-
-_RESULTS = re.compile(r"<results>.*?</results>", re.DOTALL)
 
 
 @dataclass
@@ -41,34 +37,23 @@ class Predictor(Protocol):
     #: whether the predictor refers to ground-truth ids (cannot run on a perceived twin)
     needs_gt_twin: bool
 
-    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction: ...
-
-
-def model_segments(chain: str) -> list[str]:
-    """The model-written parts of a rollout, one per engine call: the chain with its
-    ``<results>`` blocks cut out, split where the engine inserted them."""
-    return _RESULTS.split(chain)
+    def predict(self, sample: Sample, twin: Twin) -> Prediction: ...
 
 
 class OraclePredictor:
     name = "oracle"
     needs_gt_twin = True
 
-    def __init__(self) -> None:
-        # no token or time pressure: the replay checks content, not speed
-        self.config = ReasonerConfig(max_rounds=8, max_new_tokens=MAX_NEW_TOKENS, timeout_s=600.0)
-
-    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
-        if not sample.oracle:
+    def predict(self, sample: Sample, twin: Twin) -> Prediction:
+        if not sample.chain:
             raise ValueError(f"sample {sample.id} has no oracle chain")
-        runtime = ScriptedRuntime(model_segments(sample.oracle))
-        result = Reasoner(runtime, self.config).answer(twin, sample.query)
+        result = replay(twin, sample.query, sample.chain)
         return Prediction(
             ids=result.ids,
             outcome=result.outcome,
             n_tokens=result.n_tokens,
             rounds=result.rounds,
-            chain_ok=result.transcript.rollout == sample.oracle,
+            chain_ok=result.transcript.rollout == sample.chain,
         )
 
 
@@ -81,7 +66,7 @@ class RandomPredictor:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+    def predict(self, sample: Sample, twin: Twin) -> Prediction:
         ids = twin.ids
         if not ids:
             return Prediction([], "empty")
@@ -95,7 +80,7 @@ class LargestPredictor:
     name = "largest"
     needs_gt_twin = False
 
-    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+    def predict(self, sample: Sample, twin: Twin) -> Prediction:
         objects = twin.latest.objects
         if not objects:
             return Prediction([], "empty")
@@ -112,7 +97,7 @@ class ReasonerPredictor:
         self.segmenter = ReasoningSegmenter(runtime=runtime, config=config)
         self.name = name
 
-    def predict(self, sample: BenchmarkSample, twin: Twin) -> Prediction:
+    def predict(self, sample: Sample, twin: Twin) -> Prediction:
         answer = self.segmenter.ask(sample.query, twin=twin)
         return Prediction(
             ids=answer.ids,

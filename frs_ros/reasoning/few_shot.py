@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from frs_ros.benchmark.generator import BenchmarkSample
+    from frs_ros.samples import Sample
 
 FEW_SHOT_SPLIT = "train"
 FEW_SHOT_SEED = 0
@@ -42,7 +42,7 @@ def check_few_shot(k: object) -> None:
 
 
 @lru_cache(maxsize=MAX_FEW_SHOT + 1)
-def few_shot_examples(k: int) -> tuple[BenchmarkSample, ...]:
+def few_shot_examples(k: int) -> tuple[Sample, ...]:
     """The first ``k`` examples: train sample ``i`` of cell ``FEW_SHOT_CELLS[i]``."""
     check_few_shot(k)
     # imported here: the benchmark's query templates import the reasoning engine

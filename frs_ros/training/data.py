@@ -33,9 +33,9 @@ from typing import Any
 
 import yaml
 
+from frs_ros.samples import Sample, read_jsonl, write_jsonl
 from frs_ros.training.bags import BagReport, bag_to_twins
 from frs_ros.training.config import DataConfig
-from frs_ros.training.samples import Sample, read_jsonl, write_jsonl
 from frs_ros.twin import Twin
 
 log = logging.getLogger(__name__)

@@ -19,12 +19,12 @@ from tqdm import tqdm
 from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult
 from frs_ros.reasoning.prompt import system_prompt, user_prompt
+from frs_ros.samples import Sample, read_jsonl, replay
 from frs_ros.training.config import SFTConfig, stage_settings
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import Encoded, collate, encode_rollout, weighted_nll
 from frs_ros.training.model import load_policy, load_runtime_for, save_policy
 from frs_ros.training.rewards import prediction_iou
-from frs_ros.training.samples import Sample, read_jsonl, replay
 
 log = logging.getLogger(__name__)
 CHAIN_SOURCES = ("teacher", "oracle", "teacher+oracle")
@@ -184,7 +184,7 @@ def run_sft(
 
     def loss_fn(batch: Sequence[int], step: int) -> tuple[Any, dict[str, float]]:
         b = collate([data[i] for i in batch], pad)
-        return weighted_nll(trainer.model, b), {}
+        return weighted_nll(trainer.model, b, frozen_prompt=cfg.frozen_prompt), {}
 
     trainer = Trainer(model, cfg.optim, len(data), out, loss_fn, name="sft")
     result = trainer.train(stop_after=stop_after)

@@ -15,7 +15,7 @@ import yaml
 
 from frs_ros.io.bags import write_frames
 from frs_ros.io.frames import Frame
-from frs_ros.training.samples import Sample, write_jsonl
+from frs_ros.samples import Sample, write_jsonl
 from frs_ros.twin.synthetic import random_twin, shape_mask
 
 TOPIC = "/camera/image_raw"
