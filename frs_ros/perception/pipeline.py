@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -24,6 +24,9 @@ from frs_ros.perception.segment import (
 from frs_ros.perception.tracker import BoxPromptTracker
 from frs_ros.twin.geometry import CameraIntrinsics
 from frs_ros.twin.model import FrameTwin, Twin, TwinObject
+
+if TYPE_CHECKING:
+    from frs_ros.io.frames import Frame
 
 
 class PerceptionPipeline:
@@ -124,6 +127,17 @@ class PerceptionPipeline:
         frame = FrameTwin(self._index, float(stamp), hw[1], hw[0], objects, frame_id)
         self._index += 1
         return frame
+
+    def process(self, frame: Frame, extra_labels: Sequence[str] = ()) -> FrameTwin:
+        """``process_frame`` of a decoded :class:`~frs_ros.io.frames.Frame` (any source)."""
+        return self.process_frame(
+            frame.rgb,
+            frame.depth,
+            frame.intrinsics,
+            stamp=frame.stamp,
+            extra_labels=extra_labels,
+            frame_id=frame.frame_id,
+        )
 
     def _relative_depth(self, rgb: np.ndarray) -> np.ndarray:
         """Depth Anything's map, recomputed every ``depth_every`` frames (and when the frame
