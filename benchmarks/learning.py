@@ -41,7 +41,7 @@ from frs_ros.training.grpo import run_grpo
 from frs_ros.training.loop import plot_metrics
 from frs_ros.training.model import load_runtime_for, save_policy
 from frs_ros.training.rewards import accuracy_from_iou, prediction_iou
-from frs_ros.training.samples import Sample
+from frs_ros.samples import Sample
 from frs_ros.training.sft import run_sft
 
 PROMPT = "brief"

@@ -38,7 +38,7 @@ from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import IGNORE, collate, encode_rollout, token_logprobs
 from frs_ros.training.model import load_policy, save_policy
 from frs_ros.training.rewards import total_reward
-from frs_ros.training.samples import Sample, read_jsonl
+from frs_ros.samples import Sample, read_jsonl
 from frs_ros.training.sft import read_chains
 
 log = logging.getLogger(__name__)
