@@ -1,10 +1,10 @@
 """Camera intrinsics <-> sensor_msgs/CameraInfo fields.
 
 Works on any CameraInfo-like object (rclpy or rosbags message classes): only ``k`` is
-read. The twin back-projects with the pinhole ``K`` alone, so the distortion ``D`` is not
-used: perception expects rectified images (a camera driver's ``image_rect`` topics, whose
-``D`` is zero), as the depth statistics and 3-D centroids of unrectified pixels would be
-off by the lens distortion either way.
+read. The twin back-projects pixels with the pinhole ``K`` alone and ignores the distortion
+``D``, so feed perception rectified images (a camera driver's ``image_rect`` topics, whose
+``D`` is zero); on distorted pixels the 3-D centroids are off by the lens distortion.
+Written CameraInfo carries the image size and ``K``, nothing else.
 """
 
 from __future__ import annotations
