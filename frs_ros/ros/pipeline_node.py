@@ -21,7 +21,7 @@ from frs_ros.ros.perception_node import (
 from frs_ros.ros.reasoner_node import (
     REASONER_PARAMS,
     ReasonerEndpoints,
-    load_runtime_for,
+    node_runtime,
     reasoner_settings,
 )
 from frs_ros.ros.visualization_node import Drawer
@@ -39,7 +39,7 @@ class PipelineNode(FrsNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             pipeline = self._given[0] or load_pipeline(self)
-            runtime = self._given[1] or load_runtime_for(self)
+            runtime = self._given[1] or node_runtime(self)
         except Exception as exc:  # missing weights, bad config: fail the transition clearly
             self.get_logger().error(f"cannot load models: {exc}")
             return TransitionCallbackReturn.FAILURE

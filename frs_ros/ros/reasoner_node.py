@@ -28,7 +28,9 @@ REASONER_PARAMS: dict[str, Any] = {
 }
 
 
-def load_runtime_for(node: FrsNode) -> Any:
+def node_runtime(node: FrsNode) -> Any:
+    """The LLM runtime of the ``reasoner_config`` parameter (``reasoner_device`` overrides
+    the torch runtime's device)."""
     from frs_ros.reasoning.runtime import load_runtime
 
     device = str(node.param("reasoner_device")) or None
@@ -138,7 +140,7 @@ class ReasonerNode(FrsNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            runtime = self._given_runtime or load_runtime_for(self)
+            runtime = self._given_runtime or node_runtime(self)
         except Exception as exc:  # missing weights, bad config: fail the transition clearly
             self.get_logger().error(f"cannot load the reasoner runtime: {exc}")
             return TransitionCallbackReturn.FAILURE
