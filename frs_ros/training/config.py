@@ -107,6 +107,12 @@ class GRPOConfig:
     max_rounds: int = 4
     timeout_s: float = 120.0
     prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
+    # rollouts decode inside the protocol grammar (frs_ros/reasoning/grammar.py): a pretrained
+    # model that does not know the protocol then still finishes rollouts, so groups differ
+    constrained: bool = False
+    # the group's shared prompt runs once without gradient (masking.token_logprobs): a
+    # cheaper, approximate gradient for CPU runs
+    frozen_prompt: bool = False
     epsilon: float = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
     scale_rewards: bool = True  # divide the group advantage by the group std
     gamma: float = 0.0  # reasoning-reward weight; 0.5 for the student stage
@@ -138,6 +144,9 @@ class SFTConfig:
     max_length: int = 4096  # longer sequences are dropped (and counted)
     decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
     answer_weight: float | None = None  # ... of <answer> (ids) tokens; None = decision_weight
+    # the prompt runs without gradient (masking.token_logprobs): a cheaper, approximate
+    # gradient; only the prefix all rows of a micro-batch share is frozen (use batch_size 1)
+    frozen_prompt: bool = False
     dtype: str = "float32"
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimSettings = field(

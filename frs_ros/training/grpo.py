@@ -32,13 +32,13 @@ from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import Reasoner, ReasonerConfig
 from frs_ros.reasoning.runtime import Sampling
 from frs_ros.reasoning.runtime.hf import HFRuntime
+from frs_ros.samples import Sample, read_jsonl
 from frs_ros.training.config import GRPOConfig, stage_settings
 from frs_ros.training.judge import Judge, JudgeConfig
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import IGNORE, collate, encode_rollout, token_logprobs
 from frs_ros.training.model import load_policy, save_policy
 from frs_ros.training.rewards import total_reward
-from frs_ros.samples import Sample, read_jsonl
 from frs_ros.training.sft import read_chains
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,29 @@ def group_advantages(rewards: Sequence[float], scale: bool = True) -> torch.Tens
     return a / (r.std(unbiased=False) + 1e-4) if scale else a
 
 
+def group_stats(results: Sequence[Any], totals: Sequence[float]) -> dict[str, float]:
+    """What a group gives the update: its reward spread (``zero_adv`` is 1 when all G
+    rewards are equal, so every advantage is 0 and the group teaches nothing), the
+    model-written tokens per rollout and the share of rollouts that finished the protocol."""
+    std = float(torch.tensor(totals, dtype=torch.float32).std(unbiased=False))
+    return {
+        "reward_std": std,
+        "zero_adv": float(std < 1e-6),
+        "tokens": sum(r.n_tokens for r in results) / len(results),
+        "finished": sum(r.outcome in ("answered", "empty") for r in results) / len(results),
+    }
+
+
 def policy_loss(
-    model: Any, batch: dict[str, torch.Tensor], advantages: torch.Tensor, epsilon: float
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    advantages: torch.Tensor,
+    epsilon: float,
+    *,
+    frozen_prompt: bool = False,
 ) -> torch.Tensor:
     """Clipped surrogate, token-mean over the group's model-written tokens."""
-    lp = token_logprobs(model, batch)
+    lp = token_logprobs(model, batch, frozen_prompt=frozen_prompt)
     mask = (batch["labels"] != IGNORE).float()
     ratio = torch.exp(lp - lp.detach())
     adv = advantages[:, None]
@@ -78,6 +96,7 @@ class RolloutScorer:
             model,
             self.tokenizer,
             sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed),
+            constrained=cfg.constrained,
         )
         reasoner = Reasoner(
             runtime,
@@ -88,10 +107,9 @@ class RolloutScorer:
                 prompt=cfg.prompt,
             ),
         )
-        results = []
-        for _ in range(cfg.num_generations):
-            runtime.reset_cache()
-            results.append(reasoner.answer(sample.twin, sample.query))
+        # The weights do not change within a group, so the runtime's KV cache of the
+        # prompt is reused by every rollout: one prefill per group, not G.
+        results = [reasoner.answer(sample.twin, sample.query) for _ in range(cfg.num_generations)]
         model.train()  # HFRuntime put it in eval mode
         rollouts = [r.transcript.rollout for r in results]
         n = len(rollouts)
@@ -103,7 +121,11 @@ class RolloutScorer:
             teacher_chain=[self.teacher.get(sample.id)] * n,
             judge=self.judge,
         )
-        info = {"reward": sum(totals) / n, **{k: sum(v) / n for k, v in parts.items()}}
+        info = {
+            "reward": sum(totals) / n,
+            **{k: sum(v) / n for k, v in parts.items()},
+            **group_stats(results, totals),
+        }
         return results, totals, info
 
 
@@ -136,17 +158,29 @@ def run_grpo(
         for i in batch:
             seed = (cfg.optim.seed * 1_000_003 + step * 1009 + i) % 2**31
             results, totals, info = scorer(trainer.unwrapped(), samples[i], seed)
-            encoded = [
-                encode_rollout(
-                    tokenizer,
-                    r.transcript.prompt,
-                    r.transcript.rollout,
-                    r.transcript.engine_char_spans(),
-                )
-                for r in results
-            ]
             adv = group_advantages(totals, cfg.scale_rewards)
-            losses.append(policy_loss(trainer.model, collate(encoded, pad), adv, cfg.epsilon))
+            if bool((adv == 0).all()):
+                # no signal: the surrogate is 0 whatever the log-probabilities, so skip the
+                # forward pass; a 0 still tied to the weights gives them zero (not absent)
+                # gradients, so the optimiser steps exactly as after the full computation
+                trainable = (p for p in trainer.model.parameters() if p.requires_grad)
+                losses.append(0.0 * sum(p.sum() for p in trainable))
+            else:
+                encoded = [
+                    encode_rollout(
+                        tokenizer,
+                        r.transcript.prompt,
+                        r.transcript.rollout,
+                        r.transcript.engine_char_spans(),
+                    )
+                    for r in results
+                ]
+                group = collate(encoded, pad)
+                losses.append(
+                    policy_loss(
+                        trainer.model, group, adv, cfg.epsilon, frozen_prompt=cfg.frozen_prompt
+                    )
+                )
             infos.append(info)
         keys = infos[0].keys()
         return torch.stack(losses).mean(), {k: sum(d[k] for d in infos) / len(infos) for k in keys}

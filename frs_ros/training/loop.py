@@ -183,7 +183,10 @@ class Trainer:
             for k, v in {"loss": float(loss.detach()), **info}.items():
                 sums[k] = sums.get(k, 0.0) + v / len(mine)
         if opt.max_grad_norm > 0:
-            acc.clip_grad_norm_(self.model.parameters(), opt.max_grad_norm)
+            # logged before clipping: shows whether the clip, not the lr, sets the step size
+            sums["grad_norm"] = float(
+                acc.clip_grad_norm_(self.model.parameters(), opt.max_grad_norm)
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)

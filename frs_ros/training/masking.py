@@ -102,26 +102,56 @@ def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": attn, "labels": labels, "weights": weights}
 
 
-def token_logprobs(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def frozen_prefix_length(batch: dict[str, torch.Tensor]) -> int:
+    """How many leading positions ``token_logprobs(frozen_prompt=True)`` runs without
+    gradient: those every row shares (the prompt, for a GRPO group) and that carry no loss,
+    minus one, because the last position before the first loss token gives its logits."""
+    ids, labels = batch["input_ids"], batch["labels"]
+    shared = int((ids == ids[:1]).all(0).long().cumprod(0).sum())
+    has_loss = (labels != IGNORE).any(0)
+    first_loss = int(has_loss.long().argmax()) if bool(has_loss.any()) else ids.shape[1]
+    return max(0, min(shared, first_loss - 1))
+
+
+def token_logprobs(
+    model: Any, batch: dict[str, torch.Tensor], *, frozen_prompt: bool = False
+) -> torch.Tensor:
     """log p(label_t | tokens < t) for every position (0 where the label is IGNORE).
 
     Shifted so that position t holds the log-probability of token t given the prefix.
+
+    ``frozen_prompt``: the shared loss-free prefix (``frozen_prefix_length``) runs once,
+    without gradient, and its KV cache serves every row. The values are the same; the
+    gradient leaves out how the weights change the prompt's keys and values, and in
+    exchange a GRPO group's ~1,000-token prompt is run once instead of G times and never
+    back-propagated — several times cheaper on a CPU (docs/training.md, learning benchmark).
     """
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
+    k = frozen_prefix_length(batch) if frozen_prompt else 0
+    if k > 0:
+        with torch.no_grad():
+            cache = model(input_ids=ids[:1, :k], use_cache=True).past_key_values
+        cache.batch_repeat_interleave(ids.shape[0])
+        out = model(input_ids=ids[:, k:], attention_mask=mask, past_key_values=cache)
+    else:
+        out = model(input_ids=ids, attention_mask=mask)
     logits = out.logits[:, :-1].float()
-    labels = batch["labels"][:, 1:]
-    safe = labels.clamp(min=0)
+    shifted = labels[:, k + 1 :]
+    safe = shifted.clamp(min=0)
     lp = torch.log_softmax(logits, dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)
-    lp = lp * (labels != IGNORE)
-    return torch.nn.functional.pad(lp, (1, 0))
+    lp = lp * (shifted != IGNORE)
+    return torch.nn.functional.pad(lp, (k + 1, 0))
 
 
-def weighted_nll(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def weighted_nll(
+    model: Any, batch: dict[str, torch.Tensor], *, frozen_prompt: bool = False
+) -> torch.Tensor:
     """DTwinSeger eq. (10), normalised by the total weight: sum_t w_t * -log p(y_t) / sum_t w_t.
 
     Normalising keeps the learning rate meaningful whatever the weights and lengths.
+    ``frozen_prompt``: see ``token_logprobs``.
     """
-    lp = token_logprobs(model, batch)
+    lp = token_logprobs(model, batch, frozen_prompt=frozen_prompt)
     w = batch["weights"]
     total = w.sum()
     if total <= 0:

@@ -87,13 +87,17 @@ def autocast_dtype(mixed_precision: str) -> torch.dtype | None:
     return None
 
 
-def load_runtime_for(model: str, adapter: str = "", *, sampling: Any = None) -> Any:
+def load_runtime_for(
+    model: str, adapter: str = "", *, sampling: Any = None, constrained: bool = False
+) -> Any:
     """An ``HFRuntime`` for a trained stage: ``adapter`` may be a LoRA adapter dir (loaded
-    over ``model``) or a full model dir (``r = 0`` training), which replaces ``model``."""
+    over ``model``) or a full model dir (``r = 0`` training), which replaces ``model``.
+    ``constrained`` decodes inside the protocol grammar (``frs_ros/reasoning/grammar.py``)."""
     from frs_ros.reasoning.runtime.hf import HFRuntime
 
+    kw = {"sampling": sampling, "constrained": constrained}
     if adapter and not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
-        return HFRuntime.from_pretrained(adapter, dtype="float32", sampling=sampling)
+        return HFRuntime.from_pretrained(adapter, dtype="float32", **kw)
     if model == "tiny":
-        return HFRuntime.tiny(adapter=adapter or None, sampling=sampling)
-    return HFRuntime.from_pretrained(model, adapter=adapter or None, sampling=sampling)
+        return HFRuntime.tiny(adapter=adapter or None, **kw)
+    return HFRuntime.from_pretrained(model, adapter=adapter or None, **kw)
