@@ -20,7 +20,7 @@ import numpy as np
 
 from frs_ros.io.camera import intrinsics_from_camera_info
 from frs_ros.io.frames import Frame, reading
-from frs_ros.io.images import compressed_to_rgb, depth_to_metres, image_to_rgb
+from frs_ros.io.images import colour_to_rgb, depth_to_metres
 from frs_ros.io.messages import RosbagsTypes, frame_messages, split_stamp
 from frs_ros.twin.geometry import CameraIntrinsics
 
@@ -48,8 +48,7 @@ class BagImage:
     def decode(self) -> tuple[np.ndarray, float, str]:
         """(RGB, header stamp in s, frame id); bad data raises."""
         msg = self._reader.deserialize(self._raw, self._msgtype)
-        compressed = self._msgtype.endswith("CompressedImage")
-        rgb = compressed_to_rgb(msg) if compressed else image_to_rgb(msg)
+        rgb = colour_to_rgb(msg)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         return rgb, stamp, msg.header.frame_id
 

@@ -115,6 +115,11 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
         raise ValueError(f"cannot decode CompressedImage ({msg.format!r}): {exc}") from exc
 
 
+def colour_to_rgb(msg: Any) -> np.ndarray:
+    """An Image or a CompressedImage (it has a ``format`` field) as (H, W, 3) uint8 RGB."""
+    return compressed_to_rgb(msg) if hasattr(msg, "format") else image_to_rgb(msg)
+
+
 def encode_compressed(rgb: np.ndarray, fmt: str = "jpeg", quality: int = 90) -> bytes:
     """JPEG/PNG bytes of an (H, W, 3) uint8 RGB image (for CompressedImage.data)."""
     if fmt not in ("jpeg", "png"):

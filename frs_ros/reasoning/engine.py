@@ -215,8 +215,7 @@ class Reasoner:
 
     def _examples(self) -> list[SolvedExample]:
         return [
-            SolvedExample(s.twin, s.query, s.chain)
-            for s in few_shot_examples(self.config.few_shot)
+            SolvedExample(s.twin, s.query, s.chain) for s in few_shot_examples(self.config.few_shot)
         ]
 
     def prompt(self, twin: Twin, query: str, previous: ReasoningResult | None = None) -> str:

@@ -14,25 +14,26 @@ from typing import Any
 
 import numpy as np
 
+from frs_ros.io.camera import intrinsics_from_camera_info
 from frs_ros.io.frames import Frame
-from frs_ros.io.images import compressed_to_rgb, depth_to_metres, image_to_rgb
+from frs_ros.io.images import colour_to_rgb, depth_to_metres
 from frs_ros.io.messages import MessageTypes
 from frs_ros.ros import conversions as conv
 from frs_ros.segmenter import QueryError, ReasoningSegmenter, Segmentation
-from frs_ros.twin import CameraIntrinsics, FrameTwin, Twin
+from frs_ros.twin import FrameTwin, Twin
 from frs_ros.visualization import color_for, overlay_objects
 
 
 def frame_from_messages(image: Any, depth: Any = None, info: Any = None) -> Frame:
     """Decode an Image or CompressedImage (+ depth Image + CameraInfo); bad input -> ValueError."""
-    rgb = compressed_to_rgb(image) if hasattr(image, "format") else image_to_rgb(image)
+    rgb = colour_to_rgb(image)
     depth_m = depth_to_metres(depth) if depth is not None else None
     if depth_m is not None and depth_m.shape != rgb.shape[:2]:
         raise ValueError(
             f"depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but the colour image is "
             f"{rgb.shape[1]}x{rgb.shape[0]}; register depth to the colour camera"
         )
-    intrinsics = CameraIntrinsics.from_k(info.k) if info is not None else None
+    intrinsics = intrinsics_from_camera_info(info) if info is not None else None
     return Frame(
         index=0,  # a stream has no source position; the perception pipeline numbers frames
         rgb=rgb,
