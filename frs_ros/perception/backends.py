@@ -38,6 +38,7 @@ from frs_ros.perception.models import (
     depth_input_size,
     load_owlv2_tokenizer,
     owlv2_image_size,
+    profile_path,
     sam2_image_size,
 )
 from frs_ros.perception.onnx.manifest import DEPTH, MANIFEST, MANIFEST_VERSION
@@ -111,7 +112,9 @@ def onnx_export_dir(profile: ModelProfile) -> Path:
 
 
 def _export_command(profile: ModelProfile, out: Path, frame: str = "") -> str:
-    return f"python -m frs_ros.perception.onnx.export --models {profile.name} --out {out}{frame}"
+    # A profile read from a YAML path carries only the file's stem as its name.
+    models = profile.name if profile_path(profile.name).is_file() else "<the profile's YAML>"
+    return f"python -m frs_ros.perception.onnx.export --models {models} --out {out}{frame}"
 
 
 def _torch_available() -> bool:
