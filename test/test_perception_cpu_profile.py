@@ -164,7 +164,7 @@ class CountingDepth:
 @pytest.fixture(scope="module")
 def keyframed() -> PerceptionPipeline:
     config = load_perception_config("perception_cpu.yaml").with_overrides(
-        tracking={"redetect_every": 3}, proposals={"points_per_side": 2}
+        tracking={"redetect_every": 3}, proposals={"enabled": False}
     )
     return PerceptionPipeline.from_profile("tiny", dataclasses.replace(config, depth_every=2))
 

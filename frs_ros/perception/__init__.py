@@ -3,7 +3,7 @@
 Public API (torch is imported only when a torch core is built)::
 
     from frs_ros.perception import PerceptionPipeline, load_profile
-    pipe = PerceptionPipeline.from_profile("default")         # or "tiny", or a YAML path
+    pipe = PerceptionPipeline.from_profile("default")         # "cpu", "tiny" or a YAML path
     frame_twin = pipe.process_frame(rgb, depth=None, intrinsics=None, stamp=0.0,
                                     extra_labels=["red mug"])  # ids persist across calls
     twin = pipe.process_video(frames)                          # resets, then a Twin
