@@ -41,7 +41,7 @@ def ort(model_dir, **kwargs):
 
 @pytest.fixture(scope="module")
 def fp32_dir(tmp_path_factory):
-    from frs_ros.reasoning.runtime.ort_genai import convert
+    from frs_ros.reasoning.runtime.export_cpu import convert
 
     return convert("tiny", tmp_path_factory.mktemp("ort") / "fp32", precision="fp32")
 
@@ -135,7 +135,7 @@ def test_context_overflow_is_a_clear_error(int4_dir, prompt):
 def test_lora_adapter_is_merged_before_conversion(tmp_path, prompt):
     from peft import LoraConfig, get_peft_model
 
-    from frs_ros.reasoning.runtime.ort_genai import convert
+    from frs_ros.reasoning.runtime.export_cpu import convert
 
     base = hf_tiny()
     lora = LoraConfig(
@@ -190,7 +190,8 @@ def test_not_a_model_directory_says_how_to_convert(tmp_path):
 def test_missing_extra_is_a_clear_error(monkeypatch, tmp_path):
     import sys
 
-    from frs_ros.reasoning.runtime.ort_genai import OrtGenaiRuntime, convert
+    from frs_ros.reasoning.runtime.export_cpu import convert
+    from frs_ros.reasoning.runtime.ort_genai import OrtGenaiRuntime
 
     monkeypatch.setitem(sys.modules, "onnxruntime_genai", None)  # import now fails
     with pytest.raises(ImportError, match=r"frs_ros\[cpu-llm\]"):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from frs_ros.cli import main
 from frs_ros.training.bags import bag_to_twins
-from frs_ros.training.cli import main
 from frs_ros.training.data import validate_annotations
 from frs_ros.training.synthetic import write_bag, write_inputs
 
@@ -130,7 +130,7 @@ def test_every_stage_from_the_command_line(tmp_path, monkeypatch) -> None:
     doc["sft"]["max_length"] = 4096
     Path("recipe.yaml").write_text(yaml.safe_dump(doc))
     for stage in ("data", "teacher", "sft", "student", "export"):
-        assert main([stage, "--recipe", "recipe.yaml"]) == 0, stage
+        assert main(["train", stage, "--recipe", "recipe.yaml"]) == 0, stage
     assert len(Path("runs/tiny/data/samples.jsonl").read_text().splitlines()) == 4
     assert Path("runs/tiny/sft/kept_chains.jsonl").read_text().count("oracle") == 3
     assert Path("runs/tiny/export/merged/config.json").is_file()

@@ -1,7 +1,9 @@
 """Write small bundled examples: a rendered kitchen image and a short rendered video
-(PNG frames + an animated GIF), each with the queries the generator can ask about it.
+(PNG frames + an animated GIF), each with the queries the generator can ask about it; and
+the reasoner's few-shot examples (``frs_ros/assets/few_shot.jsonl``).
 
     python -m frs_ros.benchmark.examples examples/
+    python -m frs_ros.benchmark.examples --few-shot
 """
 
 from __future__ import annotations
@@ -14,10 +16,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from frs_ros.benchmark.generator import generate_sample
 from frs_ros.benchmark.queries import TEMPLATES
 from frs_ros.benchmark.render import render_twin
 from frs_ros.benchmark.scene import SceneRejected, sample_scene, scene_twin
+from frs_ros.reasoning.few_shot import FEW_SHOT_ASSET, FEW_SHOT_SPLIT, MAX_FEW_SHOT
+from frs_ros.samples import Sample
 from frs_ros.twin import Twin
+
+FEW_SHOT_SEED = 0
+# (category, level, negative) of few-shot example i, in the order k takes them. Level 2
+# first: each shows two steps (knowledge or a filter, then a tool), and the three
+# categories use different tools; then a negative (answer []), then level 3 (longer chains).
+FEW_SHOT_CELLS: tuple[tuple[str, int, bool], ...] = (
+    ("semantic", 2, False),
+    ("temporal", 2, False),
+    ("spatial", 2, False),
+    ("semantic", 1, True),
+    ("spatial", 3, False),
+    ("temporal", 3, False),
+)
 
 
 def _queries(twin: Twin, seed: int) -> list[dict]:
@@ -88,6 +106,31 @@ def write_examples(out_dir: str | os.PathLike, seed: int = 0) -> list[Path]:
     return written
 
 
+def few_shot_samples() -> list[Sample]:
+    """The few-shot examples: train sample ``i`` of cell ``FEW_SHOT_CELLS[i]``."""
+    return [
+        generate_sample(FEW_SHOT_SPLIT, i, category, level, negative, seed=FEW_SHOT_SEED)
+        for i, (category, level, negative) in enumerate(FEW_SHOT_CELLS)
+    ]
+
+
+def few_shot_lines(samples: list[Sample]) -> list[str]:
+    """The asset's lines: what the prompt needs (twin, query, chain) and where it came from."""
+    keys = ("id", "split", "category", "level", "negative", "gt_ids", "query", "chain", "twin")
+    return [json.dumps({k: s.to_dict()[k] for k in keys}, separators=(",", ":")) for s in samples]
+
+
+def write_few_shot(path: str | os.PathLike = FEW_SHOT_ASSET) -> Path:
+    samples = few_shot_samples()
+    assert len(samples) == MAX_FEW_SHOT, "MAX_FEW_SHOT must count the shipped examples"
+    path = Path(path)
+    path.write_text("\n".join(few_shot_lines(samples)) + "\n", encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":
-    for p in write_examples(sys.argv[1] if len(sys.argv) > 1 else "examples"):
-        print(p)
+    if sys.argv[1:] == ["--few-shot"]:
+        print(write_few_shot())
+    else:
+        for p in write_examples(sys.argv[1] if len(sys.argv) > 1 else "examples"):
+            print(p)

@@ -19,7 +19,6 @@ from frs_ros.reasoning import protocol
 from frs_ros.reasoning.few_shot import check_few_shot, few_shot_examples
 from frs_ros.reasoning.prompt import (
     PreviousTurn,
-    SolvedExample,
     check_prompt_style,
     system_prompt,
     user_prompt,
@@ -211,12 +210,9 @@ class Reasoner:
         self.runtime = runtime
         self.config = config or ReasonerConfig()
         self.registry = registry
-        self._system = system_prompt(registry, self.config.prompt, self._examples())
-
-    def _examples(self) -> list[SolvedExample]:
-        return [
-            SolvedExample(s.twin, s.query, s.chain) for s in few_shot_examples(self.config.few_shot)
-        ]
+        self._system = system_prompt(
+            registry, self.config.prompt, few_shot_examples(self.config.few_shot)
+        )
 
     def prompt(self, twin: Twin, query: str, previous: ReasoningResult | None = None) -> str:
         prev = previous.as_previous() if previous is not None else None

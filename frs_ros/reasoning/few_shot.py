@@ -1,38 +1,31 @@
 """Few-shot examples for the reasoner's prompt: solved benchmark samples from the TRAIN split.
 
-``ReasonerConfig.few_shot = k`` puts the first ``k`` of :data:`FEW_SHOT_CELLS` into the
-system prompt (twin, query and the oracle's full rollout, tool results included), so a
-pretrained model that has never seen the protocol sees it used. The samples are
-generated, not read from a file: the generator is seeded, so the same ``k`` gives the same
-examples on every machine (robot, evaluation, training) with no data folder to ship.
+``ReasonerConfig.few_shot = k`` puts the first ``k`` examples into the system prompt (twin,
+query and the oracle's full rollout, tool results included), so a pretrained model that
+has never seen the protocol sees it used. They ship with the package
+(``frs_ros/assets/few_shot.jsonl``), so the same ``k`` gives the same examples on every
+machine (robot, evaluation, training) with no data folder and without importing the
+benchmark generator here (it sits above the reasoner). The generator wrote them:
+``python -m frs_ros.benchmark.examples --few-shot`` rewrites the file, and a test checks
+that it still equals what the generator makes (``frs eval --few-shot K``: docs/benchmark.md).
 
-They come from the ``train`` split (seed :data:`FEW_SHOT_SEED`), whose scenes the
-validation and test splits never share (docs/benchmark.md, "Generate"); ``frs eval``
-refuses to evaluate train samples with few-shot examples in the prompt.
+They come from the ``train`` split, whose scenes the validation and test splits never
+share (docs/benchmark.md, "Generate"); ``frs eval`` refuses to evaluate train samples with
+few-shot examples in the prompt.
 """
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from frs_ros.samples import Sample
+from frs_ros.reasoning.prompt import SolvedExample
+from frs_ros.twin import Twin
 
+FEW_SHOT_ASSET = Path(__file__).resolve().parents[1] / "assets" / "few_shot.jsonl"
 FEW_SHOT_SPLIT = "train"
-FEW_SHOT_SEED = 0
-# (category, level, negative) of example i, in the order k takes them. Level 2 first: each
-# shows two steps (knowledge or a filter, then a tool), and the three categories use
-# different tools; then a negative (answer []), then level 3 (longer chains).
-FEW_SHOT_CELLS: tuple[tuple[str, int, bool], ...] = (
-    ("semantic", 2, False),
-    ("temporal", 2, False),
-    ("spatial", 2, False),
-    ("semantic", 1, True),
-    ("spatial", 3, False),
-    ("temporal", 3, False),
-)
-MAX_FEW_SHOT = len(FEW_SHOT_CELLS)
+MAX_FEW_SHOT = 6  # lines of FEW_SHOT_ASSET
 
 
 def check_few_shot(k: object) -> None:
@@ -41,14 +34,14 @@ def check_few_shot(k: object) -> None:
         raise ValueError(f"few_shot must be an integer in [0, {MAX_FEW_SHOT}], got {k!r}")
 
 
-@lru_cache(maxsize=MAX_FEW_SHOT + 1)
-def few_shot_examples(k: int) -> tuple[Sample, ...]:
-    """The first ``k`` examples: train sample ``i`` of cell ``FEW_SHOT_CELLS[i]``."""
-    check_few_shot(k)
-    # imported here: the benchmark's query templates import the reasoning engine
-    from frs_ros.benchmark.generator import generate_sample
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[SolvedExample, ...]:
+    lines = FEW_SHOT_ASSET.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    return tuple(SolvedExample(Twin.from_dict(r["twin"]), r["query"], r["chain"]) for r in rows)
 
-    return tuple(
-        generate_sample(FEW_SHOT_SPLIT, i, category, level, negative, seed=FEW_SHOT_SEED)
-        for i, (category, level, negative) in enumerate(FEW_SHOT_CELLS[:k])
-    )
+
+def few_shot_examples(k: int) -> tuple[SolvedExample, ...]:
+    """The first ``k`` shipped examples."""
+    check_few_shot(k)
+    return _shipped()[:k]

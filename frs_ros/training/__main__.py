@@ -1,5 +1,10 @@
-"""``python -m frs_ros.training STAGE ...`` (same as ``frs train STAGE ...``)."""
+"""``python -m frs_ros.training STAGE ...`` = ``frs train STAGE ...``, with the same error
+handling (one line, exit code 2, ``--debug`` for tracebacks)."""
 
-from frs_ros.training.cli import main
+import sys
 
-raise SystemExit(main())
+from frs_ros.cli import main
+
+args = sys.argv[1:]
+debug = ["--debug"] if "--debug" in args else []
+raise SystemExit(main([*debug, "train", *(a for a in args if a != "--debug")]))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from collections.abc import Sequence
 
 from frs_ros.training.config import Recipe, load_recipe
 
@@ -58,13 +56,3 @@ def run_train(args: argparse.Namespace) -> int:
     for stage in STAGES if args.stage == "all" else (args.stage,):
         run_stage(stage, recipe)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m frs_ros.training STAGE ...`` = ``frs train STAGE ...``: the same error
-    handling (one line, exit code 2, ``--debug`` for tracebacks)."""
-    from frs_ros.cli import main as frs_main
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = ["--debug"] if "--debug" in args else []
-    return frs_main([*debug, "train", *(a for a in args if a != "--debug")])

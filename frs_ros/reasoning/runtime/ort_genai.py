@@ -11,17 +11,13 @@ logits (measured), whereas feeding every token with ``append_tokens`` keeps the 
 ``_cached_ids`` equal at all times. Tokenization is the Hugging Face tokenizer saved next
 to the model, so token ids match training and ``HFRuntime`` exactly.
 
-``convert`` turns a trained student (hub id / merged directory, optionally + a LoRA
-adapter, merged first) into the directory this runtime loads (``frs export-cpu``).
+``frs_ros.reasoning.runtime.export_cpu.convert`` writes the directory this runtime loads.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,6 @@ import torch
 
 from frs_ros.reasoning.runtime.base import Sampling
 from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
-from frs_ros.reasoning.runtime.export_cpu import PRECISIONS
 
 DEFAULT_CONTEXT = 4096
 EXPORT_MANIFEST = "frs_export.json"
@@ -51,10 +46,11 @@ def require_ort_genai() -> Any:
 class OrtGenaiRuntime(CachedTokenRuntime):
     """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over an onnxruntime-genai model.
 
-    ``model_dir`` is what :func:`convert` writes. ``context`` bounds prompt + generated
-    tokens: onnxruntime-genai preallocates the KV cache for it (0.6B, fp32 cache: about
-    0.23 MB per token, so 4096 tokens ≈ 0.9 GB). ``threads`` sets the intra-op threads
-    (None: onnxruntime's default, one per physical core).
+    ``model_dir`` is what :func:`~frs_ros.reasoning.runtime.export_cpu.convert` writes.
+    ``context`` bounds prompt + generated tokens: onnxruntime-genai preallocates the KV
+    cache for it (0.6B, fp32 cache: about 0.23 MB per token, so 4096 tokens ≈ 0.9 GB).
+    ``threads`` sets the intra-op threads (None: onnxruntime's default, one per physical
+    core).
     """
 
     def __init__(
@@ -133,81 +129,3 @@ class OrtGenaiRuntime(CachedTokenRuntime):
 
     def _drop_cache(self) -> None:
         self._gen = None
-
-
-# ---------------------------------------------------------------------- conversion
-
-
-def convert(
-    model: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    adapter: str | os.PathLike | None = None,
-    precision: str = "int4",
-    work_dir: str | os.PathLike | None = None,
-) -> Path:
-    """Convert a Qwen3 student into an onnxruntime-genai model directory; returns ``out``.
-
-    ``model``: hub id, local (merged) checkpoint directory, or ``tiny`` (the random test
-    model). ``adapter``: a LoRA adapter directory, merged into the weights first (peft).
-    ``precision``: ``int4`` (the CPU default), ``int8`` or ``fp32`` (exact, for checks).
-    The weights pass through a float32 Hugging Face checkpoint in ``work_dir`` (a temporary
-    directory by default), then onnxruntime-genai's model builder runs in a subprocess.
-    """
-    require_ort_genai()
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    out = Path(out)
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        hf_dir = Path(tmp) / "hf"
-        tokenizer, tied = _save_merged(str(model), adapter, hf_dir)
-        cmd = [
-            sys.executable,
-            "-m",
-            "onnxruntime_genai.models.builder",
-            *("-i", str(hf_dir), "-o", str(out), "-p", precision, "-e", "cpu"),
-            *("-c", str(Path(tmp) / "cache")),
-        ]
-        # prune_lm_head: a prefill computes the LM head for its last position only (the
-        # runtime reads no other logits; at 0.6B the head is ~1/4 of prefill FLOPs)
-        options = ["prune_lm_head=true"]
-        if tied:  # one quantized table serves embedding and LM head: ~0.3 GB less at 0.6B
-            options.append("shared_embeddings=true")
-        cmd += ["--extra_options", *options]
-        run = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if run.returncode != 0:
-            tail = (run.stdout + run.stderr)[-3000:]
-            raise RuntimeError(f"onnxruntime-genai model builder failed:\n{tail}")
-    tokenizer.save_pretrained(str(out))  # HF tokenizer + chat template, read by the runtime
-    manifest = {
-        "source": str(model),
-        "adapter": None if adapter is None else str(adapter),
-        "precision": precision,
-        "onnxruntime_genai": require_ort_genai().__version__,
-    }
-    (out / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return out
-
-
-def _save_merged(model: str, adapter: str | os.PathLike | None, dest: Path) -> tuple[Any, bool]:
-    """Save ``model`` (+ merged ``adapter``) as a float32 HF checkpoint; (tokenizer, tied)."""
-    import warnings
-
-    from frs_ros.reasoning.runtime.hf import HFRuntime
-
-    if model == "tiny":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the MEANINGLESS warning is for serving, not this
-            rt = HFRuntime.tiny(adapter=adapter)
-    else:
-        rt = HFRuntime.from_pretrained(model, adapter=adapter, dtype="float32")
-    lm = rt.model.merge_and_unload() if adapter is not None else rt.model
-    # A GGUF source is already dequantised to float32 by transformers; its quantizer marks
-    # would make save_pretrained refuse and the model builder reject the checkpoint.
-    if str(model).endswith(".gguf"):
-        lm.hf_quantizer = None
-        if hasattr(lm.config, "quantization_config"):
-            del lm.config.quantization_config
-    lm.save_pretrained(str(dest))
-    rt.tokenizer.save_pretrained(str(dest))
-    return rt.tokenizer, bool(getattr(lm.config, "tie_word_embeddings", False))
