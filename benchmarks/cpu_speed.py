@@ -498,7 +498,7 @@ def prepare(work: Path) -> None:
     from reasoning import qwen3_06b_config
     from transformers import Qwen3ForCausalLM
 
-    from frs_ros.reasoning.runtime.ort_genai import convert
+    from frs_ros.reasoning.runtime.export_cpu import convert
     from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
 
     if not (work / "hf" / "config.json").is_file():
