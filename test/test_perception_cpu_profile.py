@@ -54,6 +54,7 @@ def test_cpu_profile_names_smaller_inputs_onnx_and_its_perception_config() -> No
         ({"owlv2_image_size": 0}, "the released checkpoint uses 960"),
         ({"backend": "tensorrt"}, r"backend must be one of \('torch', 'onnx'\)"),
         ({"threads": 0}, "threads must be a positive integer"),
+        ({"threads": True}, "threads must be a positive integer"),
         ({"tiny_sizes": TinySizes(sam2_image_size=100)}, "tiny_sizes.sam2_image_size"),
     ],
 )

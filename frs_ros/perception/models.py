@@ -96,7 +96,8 @@ class ModelProfile:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+        threads = self.threads
+        if threads is not None and (type(threads) is not int or threads < 1):
             raise ValueError(f"threads must be a positive integer or null, got {self.threads!r}")
         for key, multiple, released in _SIZE_RULES:
             _check_size(key, getattr(self, key), multiple, released)
