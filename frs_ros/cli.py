@@ -32,9 +32,15 @@ log = logging.getLogger("frs")
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image, folder of images, .gif, video file or rosbag2")
     p.add_argument(
-        "--models", default="default", help="perception profile: default | tiny | a YAML path"
+        "--models",
+        default="default",
+        help="perception profile: default | cpu (sized for a CPU robot) | tiny | a YAML path",
     )
-    p.add_argument("--perception", default=None, help="perception config YAML (thresholds...)")
+    p.add_argument(
+        "--perception",
+        default=None,
+        help="perception config YAML (thresholds, keyframes...); default: the profile's own",
+    )
     p.add_argument("--labels", default="", help="extra detector labels, comma-separated")
     p.add_argument("--max-frames", type=int, default=64, help="at most this many frames")
     p.add_argument("--stride", type=int, default=1, help="use every N-th frame")

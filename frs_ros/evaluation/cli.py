@@ -49,7 +49,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         choices=MODES,
         help="twin: reasoning only; full: render -> perception -> twin -> reasoning",
     )
-    p.add_argument("--models", default="default", help="full mode: perception profile")
+    p.add_argument(
+        "--models", default="default", help="full mode: perception profile (default | cpu | tiny)"
+    )
     p.add_argument(
         "--out",
         default=None,
