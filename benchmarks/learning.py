@@ -299,6 +299,37 @@ def policy_kl(base: str, start: str, end: str, rows: Sequence[dict[str, Any]]) -
     }
 
 
+def frozen_prompt_agreement(
+    init: str, adapter: str, lora: LoraSettings, sample: Sample
+) -> dict[str, float]:
+    """How close the frozen-prompt gradient is to the exact one: cosine and norm ratio of the
+    two gradients of the SFT loss on ``sample``'s oracle chain, at ``adapter``'s weights."""
+    from frs_ros.samples import replay
+    from frs_ros.training.masking import collate, weighted_nll
+    from frs_ros.training.model import load_policy
+    from frs_ros.training.sft import chat_prompt
+
+    policy, tokenizer = load_policy(init, lora, init_adapter=adapter)
+    chain = replay(sample.twin, sample.query, sample.chain).transcript
+    prompt = chat_prompt(tokenizer, sample.twin, sample.query, PROMPT)
+    batch = collate(
+        [encode_rollout(tokenizer, prompt, chain.rollout, chain.engine_char_spans())],
+        tokenizer.pad_token_id,
+    )
+    params = [p for p in policy.parameters() if p.requires_grad]
+    grads = []
+    for frozen in (False, True):
+        policy.zero_grad()
+        weighted_nll(policy, batch, frozen_prompt=frozen).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in params]))
+    full, frozen = grads
+    return {
+        "cosine": float(torch.nn.functional.cosine_similarity(full, frozen, dim=0)),
+        "norm_ratio": float(frozen.norm() / full.norm()),
+        "tokens": len(batch["input_ids"][0]),
+    }
+
+
 def group_summary(run_dir: Path) -> dict[str, float]:
     """Means of a GRPO run's per-step metrics, and its reward over the first and last
     quarter of the steps."""
@@ -316,29 +347,26 @@ def group_summary(run_dir: Path) -> dict[str, float]:
 
 
 def plot_grpo(runs: dict[str, Path], png: Path) -> Path:
-    """Reward, reward spread within a group and rollout length against the step, per GRPO
-    run (thin: per step; thick: 5-step moving average)."""
+    """Reward, accuracy of the sampled rollouts, reward spread within a group and rollout
+    length against the step, per GRPO run (points: per step; line: 3-step moving average)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = (
-        ("reward", "reward (mean of G)"),
-        ("reward_std", "reward std in group"),
-        ("tokens", "tokens / rollout"),
-    )
-    fig, axes = plt.subplots(len(keys), 1, figsize=(6.5, 6.5), sharex=True)
+    keys = (("reward", "reward (mean of G)"), ("accuracy", "accuracy (sampled)"),
+            ("reward_std", "reward std in group"), ("tokens", "tokens / rollout"))  # fmt: skip
+    fig, axes = plt.subplots(len(keys), 1, figsize=(6.5, 8), sharex=True)
     for (name, run_dir), color in zip(runs.items(), ("tab:blue", "tab:orange"), strict=False):
         rows = read_metrics(run_dir)
         steps = [r["step"] for r in rows]
         for ax, (key, label) in zip(axes, keys, strict=True):
             ys = [r[key] for r in rows]
             avg = [
-                sum(ys[max(0, i - 4) : i + 1]) / len(ys[max(0, i - 4) : i + 1])
+                sum(ys[max(0, i - 2) : i + 1]) / len(ys[max(0, i - 2) : i + 1])
                 for i in range(len(ys))
             ]
-            ax.plot(steps, ys, color=color, alpha=0.3, lw=1)
+            ax.plot(steps, ys, "o", color=color, alpha=0.5, ms=4)
             ax.plot(steps, avg, color=color, lw=2, label=name)
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
@@ -502,6 +530,10 @@ def report(
             **policy_kl(init, adapters["sft"], adapters["sft_grpo"], records["sft_grpo"][:kl_rows]),
         },
     }
+    if plan.frozen_prompt:
+        analysis["frozen prompt vs exact gradient (SFT loss, SFT weights)"] = (
+            frozen_prompt_agreement(init, adapters["sft"], plan.lora, train[0])
+        )
     png = plot_grpo(
         {"SFT + GRPO": out / "sft_grpo", "GRPO only": out / "grpo_only"}, out / "reward_curve.png"
     )
