@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -90,14 +91,17 @@ def autocast_dtype(mixed_precision: str) -> torch.dtype | None:
 def load_runtime_for(
     model: str, adapter: str = "", *, sampling: Any = None, constrained: bool = False
 ) -> Any:
-    """An ``HFRuntime`` for a trained stage: ``adapter`` may be a LoRA adapter dir (loaded
-    over ``model``) or a full model dir (``r = 0`` training), which replaces ``model``.
-    ``constrained`` decodes inside the protocol grammar (``frs_ros/reasoning/grammar.py``)."""
-    from frs_ros.reasoning.runtime.hf import HFRuntime
+    """The ``hf`` runtime of a trained stage, built by the one runtime factory: ``adapter``
+    may be a LoRA adapter dir (loaded over ``model``) or a full model dir (``r = 0``
+    training), which replaces ``model``. ``constrained`` decodes inside the protocol
+    grammar (``frs_ros/reasoning/grammar.py``)."""
+    from frs_ros.reasoning.runtime import load_runtime
 
-    kw = {"sampling": sampling, "constrained": constrained}
+    spec: dict[str, Any] = {"kind": "hf", "model": model, "constrained": constrained}
     if adapter and not os.path.isfile(os.path.join(adapter, "adapter_config.json")):
-        return HFRuntime.from_pretrained(adapter, dtype="float32", **kw)
-    if model == "tiny":
-        return HFRuntime.tiny(adapter=adapter or None, **kw)
-    return HFRuntime.from_pretrained(model, adapter=adapter or None, **kw)
+        spec |= {"model": adapter, "dtype": "float32"}
+    elif adapter:
+        spec["adapter"] = adapter
+    if sampling is not None:
+        spec["sampling"] = dataclasses.asdict(sampling)
+    return load_runtime(spec)
