@@ -354,8 +354,12 @@ def plot_grpo(runs: dict[str, Path], png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = (("reward", "reward (mean of G)"), ("accuracy", "accuracy (sampled)"),
-            ("reward_std", "reward std in group"), ("tokens", "tokens / rollout"))  # fmt: skip
+    keys = (
+        ("reward", "reward (mean of G)"),
+        ("accuracy", "accuracy (sampled)"),
+        ("reward_std", "reward std in group"),
+        ("tokens", "tokens / rollout"),
+    )
     fig, axes = plt.subplots(len(keys), 1, figsize=(6.5, 8), sharex=True)
     for (name, run_dir), color in zip(runs.items(), ("tab:blue", "tab:orange"), strict=False):
         rows = read_metrics(run_dir)
