@@ -1,4 +1,4 @@
-"""Constrained decoding of the rollout protocol (an option of the transformers runtime).
+"""Constrained decoding of the rollout protocol (local runtimes; servers through GBNF).
 
 Small pretrained models know the task but not the protocol: they end their turn after
 ``<results>``, answer in prose, or call tools that do not exist, and every such rollout is
