@@ -15,6 +15,10 @@ state that follow-up queries read and the answer being tracked onto new frames. 
     seg.tracked()        # the tracked answer on the newest twin, after more frames
     seg.reset()          # a new stream and a new conversation
 
+``seg.extra_labels`` (also the ROS ``extra_labels`` parameter, settable while running) adds
+labels to what perception looks for; a label not looked for yet makes the next frame a
+keyframe (query-driven detection).
+
 Either half may be absent: the ROS perception node holds a segmenter without a reasoner
 (``runtime=None``), the reasoner node one without perception that is given twins
 (:meth:`set_twin`); evaluation passes each sample's twin to :meth:`ask`.
@@ -117,6 +121,7 @@ class ReasoningSegmenter:
         self.pipeline = pipeline
         self.config = config or ReasonerConfig()
         self.reasoner = Reasoner(runtime, self.config) if runtime is not None else None
+        # labels added to the detector's vocabulary; reassign at any time (read per frame)
         self.extra_labels = [str(label) for label in extra_labels]
         self.aggregator = TwinAggregator(window=window)
         self._state_lock = threading.Lock()  # twin, previous answer, tracking

@@ -310,3 +310,18 @@ def test_query_topic_tracking_and_reset(client):
         m.outcome == "tracking" and 830_000_000 <= m.header.stamp.nanosec <= 830_000_099
         for m in client.messages("result")
     )
+
+
+def test_extra_labels_change_while_running(graph, client):
+    """A query planner adds labels before asking: the running node takes them (the next
+    frame is a keyframe that looks for them) and keeps serving."""
+    from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+
+    value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="kettle, red mug")
+    srv = client.types.get("rcl_interfaces/srv/SetParameters")
+    request = srv.Request(parameters=[Parameter(name="extra_labels", value=value)])
+    result = client.call("frs_pipeline/set_parameters", "rcl_interfaces/srv/SetParameters", request)
+    assert [r.successful for r in result.results] == [True]
+    wait_until(lambda: "extra_labels now ['kettle', 'red mug']" in graph.log(), "the new labels")
+    twin, _ = _frame(client, 900_000_000)
+    assert twin.frames  # still serving

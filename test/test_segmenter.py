@@ -193,3 +193,11 @@ def test_the_python_api_example_runs_as_a_user_would(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "twin: 6 frames" in proc.stdout and "tracked: ids=" in proc.stdout
     assert Image.open(tmp_path / "overlay.png").size == (160, 120)
+
+
+def test_extra_labels_can_change_between_frames():
+    seg = segmenter(answer(1))
+    seg.observe(frame(0))
+    seg.extra_labels = ["kettle", "red mug"]  # e.g. a query planner's nouns
+    seg.observe(frame(1))
+    assert seg.pipeline.labels == [["mug"], ["kettle", "red mug"]]

@@ -45,6 +45,20 @@ def perception_settings(node: FrsNode) -> dict[str, Any]:
     }
 
 
+def follow_extra_labels(node: Any) -> None:
+    """``extra_labels`` may change while the node runs (a SetParameters call, e.g. ``ros2
+    param set /frs/frs_perception extra_labels "kettle,red mug"`` before a query that needs
+    them): the next frame is then a keyframe that looks for the new labels."""
+
+    def changed(params: list[Any]) -> None:
+        for param in params:
+            if param.name == "extra_labels" and node.segmenter is not None:
+                node.segmenter.extra_labels = split_labels(str(param.value))
+                node.get_logger().info(f"extra_labels now {node.segmenter.extra_labels}")
+
+    node.add_post_set_parameters_callback(changed)
+
+
 def perceive_and_publish(node: FrsNode, seg: ReasoningSegmenter, frame: Frame) -> Twin | None:
     """Run perception on a frame and publish the window on ``node.twin_pub``; a rejected
     frame is logged and gives None, so the node keeps serving."""
@@ -74,6 +88,7 @@ class PerceptionNode(FrsNode):
         self._given_pipeline = pipeline  # tests inject a pipeline; otherwise loaded on configure
         self.segmenter: ReasoningSegmenter | None = None
         self.input: FrameInput | None = None
+        follow_extra_labels(self)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:

@@ -14,6 +14,7 @@ from frs_ros.ros.jobs import ReasonerJob
 from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
 from frs_ros.ros.perception_node import (
     PERCEPTION_PARAMS,
+    follow_extra_labels,
     load_pipeline,
     perceive_and_publish,
     perception_settings,
@@ -34,7 +35,9 @@ class PipelineNode(FrsNode):
     def __init__(self, *, pipeline: Any = None, runtime: Any = None, **kwargs: Any) -> None:
         super().__init__("frs_pipeline", **kwargs)
         self._given = (pipeline, runtime)  # tests inject these; otherwise loaded on configure
+        self.segmenter: ReasoningSegmenter | None = None
         self.input: FrameInput | None = None
+        follow_extra_labels(self)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
