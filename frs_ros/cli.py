@@ -164,6 +164,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         "input_kind": kind_of(args.input),
         "query": answer.query,
         "prompt": seg.config.prompt,
+        "few_shot": seg.config.few_shot,
         "ids": answer.ids,
         "unknown_ids": answer.unknown_ids,
         "empty": answer.empty,

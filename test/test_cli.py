@@ -56,8 +56,9 @@ def test_segment_image_writes_outputs(image, tmp_path, capsys):
 def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
     out = tmp_path / "out"
     args = ["segment", str(video), "-q", "what moved", "--out", str(out), "--prompt", "brief"]
-    assert main([*args, *TINY]) == 0
-    assert json.loads((out / "result.json").read_text())["prompt"] == "brief"
+    assert main([*args, "--few-shot", "1", *TINY]) == 0
+    report = json.loads((out / "result.json").read_text())
+    assert (report["prompt"], report["few_shot"]) == ("brief", 1)
     assert sorted(p.name for p in (out / "masks").glob("frame_????.png")) == [
         "frame_0000.png",
         "frame_0001.png",
