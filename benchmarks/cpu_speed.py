@@ -67,20 +67,21 @@ def progress(msg: str) -> None:
 def oracle_rollouts(prompt_style: str, n_per_cell: int) -> list[dict[str, Any]]:
     """Benchmark samples' oracle chains through the real engine: prompts, spans, outcome."""
     from frs_ros.benchmark.generator import generate_split
-    from frs_ros.reasoning import Reasoner, ReasonerConfig
+    from frs_ros.reasoning import ReasonerConfig
     from frs_ros.reasoning.engine import MAX_NEW_TOKENS
     from frs_ros.reasoning.runtime.base import ScriptedRuntime
     from frs_ros.samples import model_parts
+    from frs_ros.segmenter import ReasoningSegmenter
 
     config = ReasonerConfig(
         max_rounds=8, max_new_tokens=MAX_NEW_TOKENS, timeout_s=600.0, prompt=prompt_style
     )
     out = []
     for s in generate_split("test", n_per_cell, seed=0, progress=False):
-        first = Reasoner(ScriptedRuntime(model_parts(s.chain)), config).answer(s.twin, s.query)
-        follow = Reasoner(ScriptedRuntime(model_parts(s.chain)), config).answer(
-            s.twin, s.query, previous=first
-        )
+        # the chain twice: a first query, then the same as a follow-up on the same twin
+        seg = ReasoningSegmenter(runtime=ScriptedRuntime(model_parts(s.chain) * 2), config=config)
+        first = seg.ask(s.query, twin=s.twin).result
+        follow = seg.ask(s.query, twin=s.twin, follow_up=True).result
         out.append(
             {
                 "id": s.id,

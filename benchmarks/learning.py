@@ -52,10 +52,11 @@ from tqdm import tqdm
 from frs_ros.benchmark.generator import generate_sample
 from frs_ros.manifest import ensure_manifest, file_digest, settings_digest, slug
 from frs_ros.metrics import CATEGORIES
-from frs_ros.reasoning import Reasoner, ReasonerConfig
+from frs_ros.reasoning import ReasonerConfig
 from frs_ros.reasoning.runtime.hf import tiny_qwen3
 from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
 from frs_ros.samples import Sample
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.training.config import (
     GRPOConfig,
     LoraSettings,
@@ -230,15 +231,15 @@ def evaluate(
     todo = [s for s in samples if s.id not in done]
     if todo:
         runtime = load_runtime_for(base, adapter, constrained=plan.constrained)
-        reasoner = Reasoner(
-            runtime,
-            ReasonerConfig(max_new_tokens=plan.max_new_tokens, timeout_s=TIMEOUT_S, prompt=PROMPT),
+        config = ReasonerConfig(
+            max_new_tokens=plan.max_new_tokens, timeout_s=TIMEOUT_S, prompt=PROMPT
         )
+        segmenter = ReasoningSegmenter(runtime=runtime, config=config)
         records.parent.mkdir(parents=True, exist_ok=True)
         with records.open("a") as f:
             for s in tqdm(todo, desc=f"evaluate {desc}"):
                 runtime.reset_cache()
-                r = reasoner.answer(s.twin, s.query)
+                r = segmenter.ask(s.query, twin=s.twin).result
                 ok = r.outcome in ("answered", "empty")
                 acc = accuracy_from_iou(prediction_iou(s.twin, r.ids, s.gt)) if ok else 0.0
                 row = {

@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult, answer_masks
+from frs_ros.reasoning import ReasonerConfig, ReasoningResult, answer_masks
 from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime.base import ScriptedRuntime
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
 
@@ -202,4 +203,4 @@ def replay(
     default bounds never cut a chain: a replay checks content, not speed."""
     runtime = ScriptedRuntime(model_parts(chain))
     cfg = config or ReasonerConfig(max_rounds=16, max_new_tokens=MAX_NEW_TOKENS, timeout_s=3600)
-    return Reasoner(runtime, cfg).answer(twin, query)
+    return ReasoningSegmenter(runtime=runtime, config=cfg).ask(query, twin=twin).result

@@ -15,7 +15,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from frs_ros.reasoning.engine import ReasonerConfig
+
 T = TypeVar("T")
+# The reasoner settings of the stages default to the one set of defaults (ReasonerConfig)
+_REASONER = ReasonerConfig()
 
 
 @dataclass
@@ -103,10 +107,10 @@ class GRPOConfig:
     num_generations: int = 8  # G rollouts per prompt
     temperature: float = 1.0
     top_p: float = 1.0
-    max_new_tokens: int = 512
-    max_rounds: int = 4
-    timeout_s: float = 120.0
-    prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
+    max_new_tokens: int = _REASONER.max_new_tokens
+    max_rounds: int = _REASONER.max_rounds
+    timeout_s: float = _REASONER.timeout_s
+    prompt: str = _REASONER.prompt  # system prompt style, full | brief (serve with the same)
     # rollouts decode inside the protocol grammar (frs_ros/reasoning/grammar.py): a pretrained
     # model that does not know the protocol then still finishes rollouts, so groups differ
     constrained: bool = False
@@ -123,7 +127,16 @@ class GRPOConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
 
     def __post_init__(self) -> None:
-        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, self.timeout_s, self.prompt)
+        self.reasoner()  # the reasoner's one validator, when the recipe is loaded
+
+    def reasoner(self) -> ReasonerConfig:
+        """The settings every rollout of this stage runs with."""
+        return ReasonerConfig(
+            max_rounds=self.max_rounds,
+            max_new_tokens=self.max_new_tokens,
+            timeout_s=self.timeout_s,
+            prompt=self.prompt,
+        )
 
 
 @dataclass
@@ -135,12 +148,13 @@ class SFTConfig:
     output_dir: str = "runs/sft"
     teacher_model: str = ""  # "" = no teacher generation (use the samples' own chains)
     teacher_adapter: str = ""
-    teacher_prompt: str = "full"  # the system prompt the teacher was trained with
+    teacher_prompt: str = _REASONER.prompt  # the system prompt the teacher was trained with
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
     min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
-    max_new_tokens: int = 512
-    max_rounds: int = 4
-    prompt: str = "full"  # system prompt style, full | brief (serve the model with the same)
+    max_new_tokens: int = _REASONER.max_new_tokens  # per teacher chain
+    max_rounds: int = _REASONER.max_rounds
+    timeout_s: float = _REASONER.timeout_s  # per teacher chain
+    prompt: str = _REASONER.prompt  # the student's system prompt (serve it with the same)
     max_length: int = 4096  # longer sequences are dropped (and counted)
     decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
     answer_weight: float | None = None  # ... of <answer> (ids) tokens; None = decision_weight
@@ -154,19 +168,17 @@ class SFTConfig:
     )
 
     def __post_init__(self) -> None:
-        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, None, self.prompt)
-        _check_reasoner_bounds(self.max_rounds, self.max_new_tokens, None, self.teacher_prompt)
+        # the reasoner's one validator, when the recipe is loaded (the student's prompt too)
+        dataclasses.replace(self.teacher_reasoner(), prompt=self.prompt)
 
-
-def _check_reasoner_bounds(
-    max_rounds: int, max_new_tokens: int, timeout_s: float | None, prompt: str
-) -> None:
-    """Recipe bounds go through the reasoner's one validator when the recipe is loaded,
-    not hours later when the first rollout is built."""
-    from frs_ros.reasoning.engine import ReasonerConfig
-
-    extra = {} if timeout_s is None else {"timeout_s": timeout_s}
-    ReasonerConfig(max_rounds=max_rounds, max_new_tokens=max_new_tokens, prompt=prompt, **extra)
+    def teacher_reasoner(self) -> ReasonerConfig:
+        """The settings the teacher's chains are generated with."""
+        return ReasonerConfig(
+            max_rounds=self.max_rounds,
+            max_new_tokens=self.max_new_tokens,
+            timeout_s=self.timeout_s,
+            prompt=self.teacher_prompt,
+        )
 
 
 @dataclass

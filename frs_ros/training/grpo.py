@@ -29,10 +29,10 @@ from typing import Any
 import torch
 
 from frs_ros.manifest import ensure_manifest
-from frs_ros.reasoning import Reasoner, ReasonerConfig
 from frs_ros.reasoning.runtime import Sampling
 from frs_ros.reasoning.runtime.hf import HFRuntime
 from frs_ros.samples import Sample, read_jsonl
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.training.config import GRPOConfig, stage_settings
 from frs_ros.training.judge import Judge, JudgeConfig
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
@@ -98,18 +98,12 @@ class RolloutScorer:
             sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed),
             constrained=cfg.constrained,
         )
-        reasoner = Reasoner(
-            runtime,
-            ReasonerConfig(
-                max_rounds=cfg.max_rounds,
-                max_new_tokens=cfg.max_new_tokens,
-                timeout_s=cfg.timeout_s,
-                prompt=cfg.prompt,
-            ),
-        )
+        segmenter = ReasoningSegmenter(runtime=runtime, config=cfg.reasoner())
         # The weights do not change within a group, so the runtime's KV cache of the
         # prompt is reused by every rollout: one prefill per group, not G.
-        results = [reasoner.answer(sample.twin, sample.query) for _ in range(cfg.num_generations)]
+        results = [
+            segmenter.ask(sample.query, twin=sample.twin).result for _ in range(cfg.num_generations)
+        ]
         model.train()  # HFRuntime put it in eval mode
         rollouts = [r.transcript.rollout for r in results]
         n = len(rollouts)

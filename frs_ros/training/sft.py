@@ -17,9 +17,10 @@ from typing import Any
 from tqdm import tqdm
 
 from frs_ros.manifest import ensure_manifest
-from frs_ros.reasoning import Reasoner, ReasonerConfig, ReasoningResult
+from frs_ros.reasoning import ReasoningResult
 from frs_ros.reasoning.prompt import system_prompt, user_prompt
 from frs_ros.samples import Sample, read_jsonl, replay
+from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.training.config import SFTConfig, stage_settings
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import Encoded, collate, encode_rollout, weighted_nll
@@ -66,10 +67,11 @@ def chat_prompt(tokenizer: Any, twin: Any, query: str, style: str = "full") -> s
     )
 
 
-def teacher_chains(samples: Sequence[Sample], reasoner: Reasoner) -> list[Chain]:
+def teacher_chains(samples: Sequence[Sample], teacher: ReasoningSegmenter) -> list[Chain]:
     out = []
     for s in tqdm(samples, desc="teacher chains"):
-        out.append(Chain.from_result(s, reasoner.answer(s.twin, s.query), "teacher"))
+        answer = teacher.ask(s.query, twin=s.twin)
+        out.append(Chain.from_result(s, answer.result, "teacher"))
     return out
 
 
@@ -111,15 +113,8 @@ def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
         if not cfg.teacher_model:
             raise ValueError("sft.chains uses the teacher, but sft.teacher_model is not set")
         runtime = load_runtime_for(cfg.teacher_model, cfg.teacher_adapter)
-        reasoner = Reasoner(
-            runtime,
-            ReasonerConfig(
-                max_rounds=cfg.max_rounds,
-                max_new_tokens=cfg.max_new_tokens,
-                prompt=cfg.teacher_prompt,
-            ),
-        )
-        chains += teacher_chains(samples, reasoner)
+        teacher = ReasoningSegmenter(runtime=runtime, config=cfg.teacher_reasoner())
+        chains += teacher_chains(samples, teacher)
     if "oracle" in cfg.chains:
         chains += oracle_chains(samples)
     return chains
