@@ -116,8 +116,9 @@ PLANS = {
         constrained=False,
         frozen_prompt=False,
     ),
-    # sized for ~1 hour on 2 shared CPU cores: a 135M-model step costs ~100x the toy's, and
-    # the ~850-token prompt dominates, hence the frozen prompt and one sequence per SFT step
+    # sized for ~1 hour on 2 shared CPU cores: a 135M-model step costs tens of times the
+    # toy's, and the ~850-token prompt dominates, hence the frozen prompt and one sequence
+    # per SFT step
     "smollm2": Plan(
         n_train=20,
         n_eval=4,
@@ -414,7 +415,7 @@ def main() -> None:
         type=int,
         default=1,
         help="torch threads; on a loaded shared CPU one thread is several times faster than "
-        "two (no OpenMP barrier waits on a descheduled thread: measured 4x, docs/training.md)",
+        "two (no OpenMP barrier waits on a descheduled thread: 4-5x measured, docs/training.md)",
     )
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny counts")
     args = ap.parse_args()
@@ -437,7 +438,8 @@ def main() -> None:
     # LoRA stages start from the base itself; a full-weight stage from the saved init dir
     start = "" if plan.lora.r > 0 else init
     sft_final = str(out / "sft" / "final")
-    save_steps = 2 if args.student != "random" else 5
+    # checkpoints every few minutes of work (a smollm2 step takes one to four minutes here)
+    sft_save, grpo_save = (100, 5) if args.student == "random" else (2, 2)
 
     def sft() -> str:
         cfg = SFTConfig(
@@ -455,7 +457,7 @@ def main() -> None:
                 warmup_ratio=0.05,
                 max_steps=plan.sft_steps,
                 batch_size=plan.sft_batch,
-                save_steps=save_steps * 20 if args.student == "random" else save_steps,
+                save_steps=sft_save,
             ),
         )
         if not finished(out / "sft", "sft", cfg):
@@ -480,7 +482,7 @@ def main() -> None:
                 warmup_ratio=0.0,
                 max_steps=plan.grpo_steps,
                 batch_size=plan.grpo_prompts,
-                save_steps=save_steps,
+                save_steps=grpo_save,
             ),
         )
         if not finished(out / name, name, cfg):
