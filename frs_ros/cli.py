@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from frs_ros.io.frames import Frame
 from frs_ros.io.sources import iter_frames, kind_of
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.terminal import escape_terminal
@@ -62,22 +64,26 @@ def _frames(args: argparse.Namespace) -> Any:
     )
 
 
-def observe_input(args: argparse.Namespace, segmenter: Any) -> dict[str, float]:
-    """Feed every frame of the input to ``segmenter``; returns perception timings."""
+def _input_frames(args: argparse.Namespace) -> Iterator[Frame]:
+    """The input's frames, the first one decoded now: a damaged input fails in a second,
+    before any model loads."""
+    frames = _frames(args)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError(f"{args.input} yielded no frames")
+    return itertools.chain([first], frames)
+
+
+def observe_input(
+    args: argparse.Namespace, frames: Iterator[Frame], segmenter: Any
+) -> dict[str, float]:
+    """Feed ``frames`` (at least one) to ``segmenter``; returns perception timings."""
     t0 = time.perf_counter()
     n = 0
-    for frame in tqdm(_frames(args), desc="perception", unit="frame", total=args.max_frames):
+    for frame in tqdm(frames, desc="perception", unit="frame", total=args.max_frames):
         segmenter.observe(frame)
         n += 1
-    if n == 0:
-        raise ValueError(f"{args.input} yielded no frames")
     return {"perception_per_frame_s": (time.perf_counter() - t0) / n}
-
-
-def _first_frame(args: argparse.Namespace) -> None:
-    """Decode the first frame before any model loads: a damaged input fails in a second."""
-    if next(_frames(args), None) is None:
-        raise ValueError(f"{args.input} yielded no frames")
 
 
 def _segmenter(
@@ -101,9 +107,9 @@ def _segmenter(
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
-    _first_frame(args)
+    frames = _input_frames(args)
     seg, _ = _segmenter(args, args.models, reasoner=None)
-    observe_input(args, seg)
+    observe_input(args, frames, seg)
     twin = seg.twin
     text = {
         "json": lambda: twin.to_json(indent=1),
@@ -125,8 +131,8 @@ def _save_mask(mask: np.ndarray, path: Path) -> None:
 def cmd_segment(args: argparse.Namespace) -> int:
     from frs_ros.reasoning import validate_query
 
-    query = validate_query(args.query)
-    config = reasoner_config(args)  # bad flags fail before any model loads
+    config = reasoner_config(args)  # bad flags and queries fail before any model loads
+    query = validate_query(args.query, config.max_query_chars)
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     if args.twin:  # a given twin (e.g. the example's ground truth) replaces perception
@@ -135,9 +141,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         seg.set_twin(twin)
         timings = {"models_load_s": load_s}
     else:
-        _first_frame(args)
+        frames = _input_frames(args)
         seg, load_s = _segmenter(args, args.models, args.reasoner, config)
-        timings = {"models_load_s": load_s, **observe_input(args, seg)}
+        timings = {"models_load_s": load_s, **observe_input(args, frames, seg)}
     answer = seg.ask(query)
     twin, result = answer.twin, answer.result
 

@@ -36,3 +36,15 @@ def config_dir() -> Path:
 
 def config_path(*parts: str) -> Path:
     return config_dir().joinpath(*parts)
+
+
+def config_file(name: str | os.PathLike[str]) -> Path:
+    """A config file given as a path, or by name in the shipped configuration directory
+    (``perception.yaml``, ``reasoner_cpu.yaml``, as ROS parameters give them)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    path = config_path(str(name))
+    if not path.is_file():
+        raise FileNotFoundError(f"config {str(name)!r} not found as a path nor as {path}")
+    return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 
 import rclpy
@@ -22,7 +21,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from frs_ros.io.frames import Frame
 from frs_ros.io.messages import MessageTypes
-from frs_ros.paths import config_path
 from frs_ros.ros.interfaces import RclpyTypes
 from frs_ros.ros.jobs import RateLimiter, frame_from_messages
 from frs_ros.ros.sync import ApproximateSync
@@ -46,18 +44,6 @@ def qos_from(reliability: str, depth: int = 5) -> QoSProfile:
         ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     )
     return QoSProfile(depth=depth, reliability=policy)
-
-
-def resolve_config(name: str) -> Path:
-    """A config file given as a path, or by name under the shipped config directory
-    (``frs_ros.paths``: source tree, or ``share/frs_ros/config`` of an installed package)."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    path = config_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"config {name!r} not found as a path nor as {path}")
-    return path
 
 
 class FrsNode(LifecycleNode):

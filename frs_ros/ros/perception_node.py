@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
+from frs_ros.paths import config_file
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import split_labels
-from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, resolve_config, run
+from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
 
@@ -34,7 +35,7 @@ def load_pipeline(node: FrsNode) -> Any:
     if node.param("device"):
         profile = dataclasses.replace(profile, device=str(node.param("device")))
     config = node.param("perception_config")
-    return PerceptionPipeline.from_profile(profile, resolve_config(config) if config else None)
+    return PerceptionPipeline.from_profile(profile, config_file(config) if config else None)
 
 
 def perception_settings(node: FrsNode) -> dict[str, Any]:

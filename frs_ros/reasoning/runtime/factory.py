@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from frs_ros.paths import config_path
+from frs_ros.paths import config_file, config_path
 from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
 
 _KEYS = {
@@ -63,19 +63,13 @@ def reasoner_config_path(spec: str | os.PathLike[str]) -> Path:
     """The YAML file of a reasoner config: an existing path, a shipped name (``default``
     → ``config/reasoner.yaml``, ``cpu`` → ``config/reasoner_cpu.yaml``...) or a file name
     in the config directory (``reasoner_cpu.yaml``, as ROS parameters give it)."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    if not path.suffix:
-        path = config_path("reasoner.yaml" if str(spec) == "default" else f"reasoner_{spec}.yaml")
-    elif len(path.parts) == 1:
-        path = config_path(path.name)
-    if not path.is_file():
-        shipped = sorted(p.name for p in config_path().glob("reasoner*.yaml"))
-        raise FileNotFoundError(
-            f"reasoner config {str(spec)!r} does not exist (shipped: {', '.join(shipped)})"
-        )
-    return path
+    if not Path(spec).suffix and not Path(spec).exists():
+        spec = "reasoner.yaml" if str(spec) == "default" else f"reasoner_{spec}.yaml"
+    try:
+        return config_file(spec)
+    except FileNotFoundError as err:
+        shipped = ", ".join(sorted(p.name for p in config_path().glob("reasoner*.yaml")))
+        raise FileNotFoundError(f"reasoner {err} (shipped: {shipped})") from None
 
 
 def load_runtime(
