@@ -67,7 +67,7 @@ class CachedTokenRuntime:
         self,
         tokenizer: Any,
         *,
-        eos_ids: Iterable[int],
+        model_eos: int | Iterable[int] | None,
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
@@ -82,7 +82,9 @@ class CachedTokenRuntime:
         self.thinking = thinking
         self.sampling = sampling or Sampling()
         self.reuse_cache = reuse_cache
-        self._eos_ids = frozenset(eos_ids)
+        # a model config names one end-of-sequence id, a list or none; the tokenizer adds its own
+        eos = [] if model_eos is None else [model_eos] if isinstance(model_eos, int) else model_eos
+        self._eos_ids = frozenset({*eos, tokenizer.eos_token_id} - {None})
         self._warpers = build_warpers(self.sampling)
         self._generator: torch.Generator | None = None
         if self.sampling.seed is not None:

@@ -152,15 +152,9 @@ class HFRuntime(CachedTokenRuntime):
         self.model = model.eval()
         self.device = next(model.parameters()).device
         self._cache: Any = None
-        eos_ids: set[int] = set()
-        for source in (tokenizer.eos_token_id, model.generation_config.eos_token_id):
-            if isinstance(source, int):
-                eos_ids.add(source)
-            elif source is not None:
-                eos_ids.update(source)
         super().__init__(
             tokenizer,
-            eos_ids=eos_ids,
+            model_eos=model.generation_config.eos_token_id,
             thinking=thinking,
             sampling=sampling,
             reuse_cache=reuse_cache,

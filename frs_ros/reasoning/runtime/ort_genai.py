@@ -91,13 +91,9 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         self._og = og
         self._gen: Any = None
         tokenizer = AutoTokenizer.from_pretrained(str(root), local_files_only=True)
-        eos = genai["model"].get("eos_token_id")
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        if tokenizer.eos_token_id is not None:
-            eos_ids.add(tokenizer.eos_token_id)
         super().__init__(
             tokenizer,
-            eos_ids=eos_ids,
+            model_eos=genai["model"].get("eos_token_id"),
             thinking=thinking,
             sampling=sampling,
             reuse_cache=reuse_cache,
