@@ -47,8 +47,8 @@ def require_live_ros() -> None:
     except ImportError as exc:
         reason = f"live ROS 2 not available ({exc}); run: pip install -e '.[ros]' && frs ros build"
         if os.environ.get("FRS_REQUIRE_ROS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
