@@ -149,12 +149,20 @@ class SFTConfig:
     teacher_model: str = ""  # "" = no teacher generation (use the samples' own chains)
     teacher_adapter: str = ""
     teacher_prompt: str = _REASONER.prompt  # the system prompt the teacher was trained with
+    # the teacher as a runtime spec (config/reasoner*.yaml's ``runtime:``, e.g. a GGUF file
+    # with ``constrained: true``); set, it replaces teacher_model / teacher_adapter
+    teacher_runtime: dict[str, Any] = field(default_factory=dict)
+    teacher_few_shot: int = 0  # solved examples in the teacher's system prompt
+    teacher_samples: int = 0  # teacher chains for this many samples (stratified); 0 = all
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
     min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
     max_new_tokens: int = _REASONER.max_new_tokens  # per teacher chain
     max_rounds: int = _REASONER.max_rounds
     timeout_s: float = _REASONER.timeout_s  # per teacher chain
     prompt: str = _REASONER.prompt  # the student's system prompt (serve it with the same)
+    # terse: each kept chain's <reason> cut to its first sentence (the plan names the
+    # tools and labels), so the student writes and learns fewer tokens
+    reason_style: str = "full"
     max_length: int = 4096  # longer sequences are dropped (and counted)
     decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
     answer_weight: float | None = None  # ... of <answer> (ids) tokens; None = decision_weight
@@ -169,7 +177,11 @@ class SFTConfig:
 
     def __post_init__(self) -> None:
         # the reasoner's one validator, when the recipe is loaded (the student's prompt too)
-        dataclasses.replace(self.teacher_reasoner(), prompt=self.prompt)
+        dataclasses.replace(self.teacher_reasoner(), prompt=self.prompt, few_shot=0)
+        if self.reason_style not in ("full", "terse"):
+            raise ValueError(f"reason_style must be full or terse, got {self.reason_style!r}")
+        if self.teacher_samples < 0:
+            raise ValueError(f"teacher_samples must be >= 0, got {self.teacher_samples}")
 
     def teacher_reasoner(self) -> ReasonerConfig:
         """The settings the teacher's chains are generated with."""
@@ -178,6 +190,7 @@ class SFTConfig:
             max_new_tokens=self.max_new_tokens,
             timeout_s=self.timeout_s,
             prompt=self.teacher_prompt,
+            few_shot=self.teacher_few_shot,
         )
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,53 @@ def rejection_sample(chains: Sequence[Chain], min_iou: float = 0.7) -> list[Chai
     return list(kept.values())
 
 
+def stratified_subset(samples: Sequence[Sample], n: int) -> list[Sample]:
+    """``n`` samples taken round-robin over the (category, level, negative) cells, in
+    file order within a cell, so a small teacher budget still covers every cell."""
+    cells: dict[tuple[Any, ...], list[Sample]] = {}
+    for s in samples:
+        cells.setdefault((s.category, s.level, s.negative), []).append(s)
+    queues = [iter(v) for _, v in sorted(cells.items(), key=lambda kv: str(kv[0]))]
+    out: list[Sample] = []
+    while len(out) < n and queues:
+        alive = []
+        for q in queues:
+            item = next(q, None)
+            if item is not None and len(out) < n:
+                out.append(item)
+                alive.append(q)
+        queues = alive
+    return out
+
+
+_SENTENCE_END = re.compile(r"[.;:!?](?=\s|$)")
+
+
+def terse_reason(reason: str, max_words: int = 24) -> str:
+    """The first sentence of ``reason``, at most ``max_words`` words, ending with a full
+    stop: the plan that follows names the tools and labels, so the rest is redundant."""
+    text = " ".join(reason.split())
+    m = _SENTENCE_END.search(text)
+    first = text[: m.start()] if m else text
+    words = first.split()[:max_words]
+    return (" ".join(words).rstrip(",") + ".") if words else text
+
+
+def terse_chain(chain: Chain, max_words: int = 24) -> Chain:
+    """``chain`` with its ``<reason>`` body shortened (:func:`terse_reason`); the engine's
+    spans, all after the reason, move by the characters removed."""
+    m = re.match(r"\s*<reason>(.*?)</reason>", chain.rollout, re.S)
+    if m is None:
+        return chain
+    body = terse_reason(m.group(1), max_words)
+    shift = len(body) - len(m.group(1))
+    if shift == 0:
+        return chain
+    rollout = chain.rollout[: m.start(1)] + body + chain.rollout[m.end(1) :]
+    spans = [(a + shift, b + shift) for a, b in chain.engine_spans]
+    return replace(chain, rollout=rollout, engine_spans=spans)
+
+
 def write_chains(path: str | Path, chains: Sequence[Chain]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,14 +158,60 @@ def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
         raise ValueError(f"sft.chains must be one of {CHAIN_SOURCES}, got {cfg.chains!r}")
     chains: list[Chain] = []
     if "teacher" in cfg.chains:
-        if not cfg.teacher_model:
-            raise ValueError("sft.chains uses the teacher, but sft.teacher_model is not set")
-        runtime = load_runtime_for(cfg.teacher_model, cfg.teacher_adapter)
+        if cfg.teacher_runtime:
+            from frs_ros.reasoning.runtime import load_runtime
+
+            runtime = load_runtime(dict(cfg.teacher_runtime))
+        elif cfg.teacher_model:
+            runtime = load_runtime_for(cfg.teacher_model, cfg.teacher_adapter)
+        else:
+            raise ValueError(
+                "sft.chains uses the teacher, but neither sft.teacher_model nor "
+                "sft.teacher_runtime is set"
+            )
         teacher = ReasoningSegmenter(runtime=runtime, config=cfg.teacher_reasoner())
-        chains += teacher_chains(samples, teacher)
+        subset = stratified_subset(samples, cfg.teacher_samples) if cfg.teacher_samples else samples
+        chains += teacher_chains(subset, teacher)
     if "oracle" in cfg.chains:
         chains += oracle_chains(samples)
     return chains
+
+
+def chain_report(
+    samples: Sequence[Sample], chains: Sequence[Chain], kept: Sequence[Chain], min_iou: float
+) -> dict[str, Any]:
+    """Per source and per category: chains written, teacher accuracy (IoU > 0.5, the
+    benchmark's success rule), chains that passed ``min_iou``, and the sources of the
+    kept chains (the teacher's win when both pass)."""
+    by_id = {s.id: s for s in samples}
+
+    def cell(s: Sample) -> str:
+        return "negative" if s.negative else s.category
+
+    report: dict[str, Any] = {"min_iou": min_iou, "sources": {}, "kept": {}}
+    for c in chains:
+        row = (
+            report["sources"]
+            .setdefault(c.source, {})
+            .setdefault(cell(by_id[c.sample_id]), {"chains": 0, "correct": 0, "passed": 0})
+        )
+        row["chains"] += 1
+        row["correct"] += int(c.iou > 0.5)
+        row["passed"] += int(c.iou > min_iou)
+    for c in kept:
+        row = report["kept"].setdefault(cell(by_id[c.sample_id]), {})
+        row[c.source] = row.get(c.source, 0) + 1
+    return report
+
+
+def write_chain_report(
+    path: Path,
+    samples: Sequence[Sample],
+    chains: Sequence[Chain],
+    kept: Sequence[Chain],
+    min_iou: float,
+) -> None:
+    path.write_text(json.dumps(chain_report(samples, chains, kept, min_iou), indent=2) + "\n")
 
 
 def encode_chains(
@@ -164,10 +258,13 @@ def run_sft(
             chains = collect_chains(cfg, samples)
             write_chains(chain_file, chains)
     kept = rejection_sample(chains, cfg.min_iou)
+    if cfg.reason_style == "terse":
+        kept = [terse_chain(c) for c in kept]
     write_chains(out / "kept_chains.jsonl", kept)
     log.info(
         "rejection sampling kept %d of %d chains (IoU > %.2f)", len(kept), len(chains), cfg.min_iou
     )
+    write_chain_report(out / "chains_report.json", samples, chains, kept, cfg.min_iou)
     model, tokenizer = load_policy(cfg.model, cfg.lora, dtype=cfg.dtype)
     data = encode_chains(tokenizer, samples, kept, cfg)
     if not data:
