@@ -11,6 +11,13 @@ import sys
 from pathlib import Path
 
 from frs_ros.benchmark.generator import SPLITS, generate_dataset
+from frs_ros.benchmark.heldout import (
+    HELDOUT_FILE,
+    NAMED_SETS,
+    REWORDED_FILE,
+    load_named,
+    write_heldout,
+)
 from frs_ros.evaluation.harness import MODES, evaluate
 from frs_ros.evaluation.predictors import (
     LargestPredictor,
@@ -33,7 +40,11 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p = subparsers.add_parser(
         "eval", help="evaluate a reasoner on a benchmark split (J, F, J&F, gIoU, cIoU, R)"
     )
-    p.add_argument("data", help="a benchmark folder (with <split>.jsonl) or a .jsonl file")
+    p.add_argument(
+        "data",
+        help="a benchmark folder (with <split>.jsonl), a .jsonl file, or a shipped set: "
+        "heldout (the frozen test set) | reworded (its hand-reworded queries)",
+    )
     p.add_argument("--split", default="test", choices=SPLITS, help="split, for a folder")
     p.add_argument("--method", default="oracle", choices=METHODS, help="what answers")
     p.add_argument("--model", default=None, help="hf: hub id, local dir or 'tiny'; openai: name")
@@ -83,6 +94,12 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     g.add_argument("--frames", type=int, default=6, help="frames per video scene")
     g.add_argument("--size", default="240x320", help="image size HxW")
+    g.add_argument(
+        "--heldout",
+        action="store_true",
+        help="write the frozen held-out set (<out>/heldout.jsonl) with its own settings "
+        "and check it against its sha256",
+    )
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=run_bench)
     return p
@@ -101,6 +118,9 @@ def _size(text: str) -> tuple[int, int]:
 def run_bench(args: argparse.Namespace) -> int:
     if args.bench_command != "generate":  # argparse enforces it; keep the handler honest
         raise ValueError(f"unknown bench command {args.bench_command!r}")
+    if args.heldout:
+        print(write_heldout(args.out, progress=not args.no_progress))
+        return 0
     generate_dataset(
         args.out,
         args.n_per_cell,
@@ -201,10 +221,17 @@ def default_out(settings: dict[str, object]) -> Path:
     return Path("out/eval") / "-".join(parts)
 
 
+def load_eval_data(data: str, split: str) -> tuple[list[Sample], Path]:
+    """The samples ``frs eval`` scores and the file that identifies them (its manifest
+    records that file's hash): a shipped set by name, a folder's split or a JSONL file."""
+    if data in NAMED_SETS and not Path(data).exists():
+        return load_named(data), HELDOUT_FILE if data == "heldout" else REWORDED_FILE
+    path = Path(data) / f"{split}.jsonl" if Path(data).is_dir() else Path(data)
+    return list(read_jsonl(path)), path
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    data = Path(args.data)
-    path = data / f"{args.split}.jsonl" if data.is_dir() else data
-    samples = list(read_jsonl(path))
+    samples, path = load_eval_data(args.data, args.split)
     if not samples:
         raise ValueError(f"{path} holds no samples")
     settings = eval_settings(args, path)
