@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+import frs_ros
 from frs_ros.io.frames import Frame
 from frs_ros.io.sources import iter_frames, kind_of
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="frs", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {frs_ros.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     seg = sub.add_parser("segment", help="segment what a query means in an input")

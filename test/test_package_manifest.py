@@ -72,6 +72,16 @@ def test_manifest_version_matches_pyproject(package) -> None:
     assert f'version = "{package.version}"' in pyproject
 
 
+def test_the_package_and_cli_report_the_one_version(package) -> None:
+    import frs_ros
+
+    assert frs_ros.__version__ == package.version
+    out = subprocess.run(
+        [sys.executable, "-m", "frs_ros.cli", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.split() == ["frs", package.version]
+
+
 def _commands(name: str) -> list[Command]:
     return [c for c in CMAKE if c.name == name]
 
