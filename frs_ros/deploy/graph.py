@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from frs_ros.paths import config_dir
+from frs_ros.yaml_safe import load_yaml_text
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Graph:
 def typed(value: str) -> Any:
     """A launch-argument string as a parameter value: YAML scalar typing, as launch_ros does
     (``false`` -> bool, ``0.5`` -> float); an empty string stays a string."""
-    parsed = yaml.safe_load(value) if value.strip() else value
+    parsed = load_yaml_text(value, "launch argument") if value.strip() else value
     return parsed if isinstance(parsed, bool | int | float | str) else value
 
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from frs_ros.paths import config_path
+from frs_ros.yaml_safe import load_yaml_mapping
 
 if TYPE_CHECKING:
     import torch
@@ -158,9 +157,7 @@ def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelPr
     if not path.is_file():
         names = sorted(p.stem for p in config_path("models").glob("*.yaml"))
         raise ValueError(f"no model profile {str(name_or_path)!r}: not a file nor one of {names}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"model profile {path} must be a YAML mapping")
+    data = load_yaml_mapping(path, "model profile")
     data.setdefault("name", path.stem)
     try:
         return ModelProfile.from_dict(data)

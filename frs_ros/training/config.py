@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from frs_ros.reasoning.engine import ReasonerConfig
+from frs_ros.yaml_safe import load_yaml_mapping
 
 T = TypeVar("T")
 # The reasoner settings of the stages default to the one set of defaults (ReasonerConfig)
@@ -277,9 +276,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"recipe {p} does not exist")
-    raw = yaml.safe_load(p.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"recipe {p} must be a mapping of stage -> settings")
+    raw = load_yaml_mapping(p, "recipe")
     unknown = set(raw) - set(STAGES)
     if unknown:
         raise ValueError(

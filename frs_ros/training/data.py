@@ -31,12 +31,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from frs_ros.samples import Sample, read_jsonl, write_jsonl
 from frs_ros.training.bags import BagReport, bag_to_twins
 from frs_ros.training.config import DataConfig
 from frs_ros.twin import Twin
+from frs_ros.yaml_safe import load_yaml_file
 
 log = logging.getLogger(__name__)
 _TOP = {"bag", "image_topic", "depth_topic", "camera_info_topic", "annotations"}
@@ -49,10 +48,7 @@ def load_annotations(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"annotation file {path} does not exist")
-    try:
-        doc = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML/JSON: {err}") from err
+    doc = load_yaml_file(path)  # YAML is a superset of JSON
     errors = validate_annotations(doc, str(path))
     if errors:
         raise ValueError("invalid annotations:\n  " + "\n  ".join(errors))

@@ -26,12 +26,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from frs_ros.paths import config_file, config_path
 from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
 
 _KEYS = {
+from frs_ros.yaml_safe import load_yaml_mapping
     "hf": {
         "kind",
         "model",
@@ -79,7 +78,7 @@ def load_runtime(
     or a mapping (the whole config or its ``runtime`` section). ``device`` overrides the
     torch runtime's device; the other runtimes have none and ignore it."""
     if isinstance(config, str | os.PathLike):
-        config = yaml.safe_load(reasoner_config_path(config).read_text()) or {}
+        config = load_yaml_mapping(reasoner_config_path(config), "reasoner config")
     if not isinstance(config, Mapping):
         raise TypeError(f"runtime config must be a mapping, got {type(config).__name__}")
     cfg = dict(config.get("runtime", config))
