@@ -95,3 +95,21 @@ def test_unknown_reason_style_is_refused() -> None:
 
     with pytest.raises(ValueError, match="reason_style"):
         SFTConfig(reason_style="short")
+
+
+def test_train_all_runs_only_the_recipes_sections(tmp_path, monkeypatch) -> None:
+    import argparse
+
+    from frs_ros.training import cli
+    from frs_ros.training.config import load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sft: {model: tiny}\nstudent: {model: tiny}\n")
+    assert load_recipe(recipe).sections == ("sft", "student")
+    ran: list[str] = []
+    monkeypatch.setattr(cli, "run_stage", lambda stage, _recipe: ran.append(stage))
+    assert cli.run_train(argparse.Namespace(stage="all", recipe=str(recipe))) == 0
+    assert ran == ["sft", "student"]  # no teacher GRPO of the default 8B model
+    ran.clear()
+    cli.run_train(argparse.Namespace(stage="teacher", recipe=str(recipe)))
+    assert ran == ["teacher"]  # a named stage runs even without its section

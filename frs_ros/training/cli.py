@@ -14,7 +14,9 @@ STAGES = ("data", "teacher", "sft", "student", "export")
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="offline training stages (docs/training.md)")
-    p.add_argument("stage", choices=(*STAGES, "all"), help="stage to run; all = every stage")
+    p.add_argument(
+        "stage", choices=(*STAGES, "all"), help="stage to run; all = every stage in the recipe"
+    )
     p.add_argument("--recipe", required=True, help="YAML recipe (training/recipes/*.yaml)")
     p.set_defaults(func=run_train)
     return p
@@ -53,6 +55,7 @@ def run_stage(stage: str, recipe: Recipe) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
-    for stage in STAGES if args.stage == "all" else (args.stage,):
+    # all = every stage the recipe has a section for (a recipe may start from given data)
+    for stage in recipe.sections if args.stage == "all" else (args.stage,):
         run_stage(stage, recipe)
     return 0

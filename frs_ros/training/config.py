@@ -269,6 +269,8 @@ class Recipe:
     sft: SFTConfig
     student: GRPOConfig
     export: ExportConfig
+    # the sections the recipe file has: ``frs train all`` runs these only
+    sections: tuple[str, ...] = tuple(STAGES)
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
@@ -282,4 +284,5 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         raise ValueError(
             f"unknown sections in recipe {p}: {sorted(unknown)}; known: {sorted(STAGES)}"
         )
-    return Recipe(**{name: from_dict(cls, raw.get(name), name) for name, cls in STAGES.items()})
+    stages = {name: from_dict(cls, raw.get(name), name) for name, cls in STAGES.items()}
+    return Recipe(**stages, sections=tuple(name for name in STAGES if name in raw))
