@@ -28,9 +28,9 @@ from typing import Any
 
 from frs_ros.paths import config_file, config_path
 from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
+from frs_ros.yaml_safe import load_yaml_mapping
 
 _KEYS = {
-from frs_ros.yaml_safe import load_yaml_mapping
     "hf": {
         "kind",
         "model",
