@@ -22,12 +22,13 @@ from tqdm import tqdm
 
 import frs_ros
 from frs_ros.io.frames import Frame
-from frs_ros.io.sources import iter_frames, kind_of
+from frs_ros.io.sources import DEPTH_SUFFIX, IMAGE_SUFFIXES, iter_frames, kind_of
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.terminal import escape_terminal
 from frs_ros.twin import Twin
 from frs_ros.twin import rle as rle_utils
 from frs_ros.twin.serialize import to_compact, to_verbose
+from frs_ros.validation import positive_float, positive_int
 
 log = logging.getLogger("frs")
 
@@ -45,9 +46,9 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
         help="perception config YAML (thresholds, keyframes...); default: the profile's own",
     )
     p.add_argument("--labels", default="", help="extra detector labels, comma-separated")
-    p.add_argument("--max-frames", type=int, default=64, help="at most this many frames")
-    p.add_argument("--stride", type=int, default=1, help="use every N-th frame")
-    p.add_argument("--fps", type=float, default=10.0, help="frame rate of untimed inputs")
+    p.add_argument("--max-frames", type=positive_int, default=64, help="at most this many frames")
+    p.add_argument("--stride", type=positive_int, default=1, help="use every N-th frame")
+    p.add_argument("--fps", type=positive_float, default=10.0, help="frame rate of untimed inputs")
     p.add_argument("--image-topic", default=None, help="rosbag2: colour topic (auto)")
     p.add_argument("--depth-topic", default=None, help="rosbag2: depth topic")
     p.add_argument("--info-topic", default=None, help="rosbag2: CameraInfo topic")
@@ -75,13 +76,33 @@ def _input_frames(args: argparse.Namespace) -> Iterator[Frame]:
     return itertools.chain([first], frames)
 
 
+def _frame_total(args: argparse.Namespace) -> int | None:
+    """How many frames the input yields, where that is known without decoding it (an
+    image, a folder); None for videos and bags, whose bars then count without a total."""
+    path = Path(args.input)
+    kind = kind_of(path)
+    if kind == "image":
+        return 1
+    if kind != "folder":
+        return None
+    files = [
+        f
+        for f in path.iterdir()
+        if f.suffix.lower() in IMAGE_SUFFIXES and not f.stem.endswith(DEPTH_SUFFIX)
+    ]
+    return min(len(files[:: args.stride]), args.max_frames)
+
+
 def observe_input(
     args: argparse.Namespace, frames: Iterator[Frame], segmenter: Any
 ) -> dict[str, float]:
     """Feed ``frames`` (at least one) to ``segmenter``; returns perception timings."""
     t0 = time.perf_counter()
     n = 0
-    for frame in tqdm(frames, desc="perception", unit="frame", total=args.max_frames):
+    total = _frame_total(args)
+    # a bar only where there is progress to show: one image is one step
+    bar = tqdm(frames, desc="perception", unit="frame", total=total, disable=total == 1)
+    for frame in bar:
         segmenter.observe(frame)
         n += 1
     return {"perception_per_frame_s": (time.perf_counter() - t0) / n}
@@ -129,15 +150,35 @@ def _save_mask(mask: np.ndarray, path: Path) -> None:
     Image.fromarray(mask.astype(np.uint8) * 255).save(path)
 
 
+def _check_twin_matches_input(twin: Twin, args: argparse.Namespace) -> None:
+    """A --twin's masks are drawn over the input's frames: their sizes must agree (checked
+    on the first frame, before any model loads)."""
+    if not twin.frames:
+        raise ValueError(f"twin file {args.twin} has no frames")
+    frame = next(_frames(args), None)
+    if frame is None:
+        raise ValueError(f"{args.input} yielded no frames")
+    h, w = frame.rgb.shape[:2]
+    latest = twin.latest
+    if (latest.height, latest.width) != (h, w):
+        raise ValueError(
+            f"twin file {args.twin} is for {latest.width}x{latest.height} frames but "
+            f"{args.input} is {w}x{h}; pass the input the twin was built from"
+        )
+
+
 def cmd_segment(args: argparse.Namespace) -> int:
     from frs_ros.reasoning import validate_query
+    from frs_ros.reasoning.runtime.factory import reasoner_config_path
 
     config = reasoner_config(args)  # bad flags and queries fail before any model loads
     query = validate_query(args.query, config.max_query_chars)
+    reasoner_config_path(args.reasoner)  # so does a misspelt config name
     out = Path(args.out)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     if args.twin:  # a given twin (e.g. the example's ground truth) replaces perception
-        twin = Twin.from_dict(json.loads(Path(args.twin).read_text()))
+        twin = Twin.load(args.twin)
+        _check_twin_matches_input(twin, args)
         seg, load_s = _segmenter(args, None, args.reasoner, config)
         seg.set_twin(twin)
         timings = {"models_load_s": load_s}
@@ -264,7 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code, text = 2, str(exc)
         else:
             code, text = 1, f"{type(exc).__name__}: {exc} (--debug shows the traceback)"
-        print(escape_terminal(f"frs {args.command}: error: {text}"), file=sys.stderr)
+        # newlines stay (a multi-line message is read as lines, not as \x0a escapes)
+        message = escape_terminal(f"frs {args.command}: error: {text}", keep_newlines=True)
+        print(message, file=sys.stderr)
         return code
 
 

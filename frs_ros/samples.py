@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from frs_ros import validation
 from frs_ros.reasoning import ReasonerConfig, ReasoningResult, answer_masks
 from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime.base import ScriptedRuntime
@@ -98,15 +99,22 @@ class Sample:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "sample") -> Sample:
+        d = validation.mapping(d, where)
         for key in ("id", "query", "twin"):
             if key not in d:
                 raise ValueError(f"{where}: missing key {key!r}")
-        twin = Twin.from_dict(d["twin"])
-        gt_ids = [int(i) for i in d["gt_ids"]] if d.get("gt_ids") is not None else None
+        twin = Twin.from_dict(d["twin"], where=f"{where}: twin")
+        gt_ids = None
+        if d.get("gt_ids") is not None:
+            ids = validation.sequence(d["gt_ids"], f"{where}: gt_ids")
+            gt_ids = [validation.integer(i, f"{where}: gt_ids") for i in ids]
         if d.get("gt") is not None:
-            gt = {int(k): v for k, v in d["gt"].items()}
+            gt = {
+                _frame_key(k, f"{where}: gt"): v
+                for k, v in validation.mapping(d["gt"], f"{where}: gt").items()
+            }
         elif d.get("gt_masks") is not None:  # a benchmark file of the older layout
-            masks = d["gt_masks"]
+            masks = validation.sequence(d["gt_masks"], f"{where}: gt_masks")
             if len(masks) != len(twin.frames):
                 raise ValueError(f"{where}: {len(masks)} gt_masks for {len(twin.frames)} frames")
             gt = {f.index: m for f, m in zip(twin.frames, masks, strict=True)}
@@ -140,12 +148,19 @@ def _check_rle(rle: Any, twin: Twin, frame: int, where: str) -> None:
     if frame not in frames:
         raise ValueError(f"{where}: gt for frame {frame}, which is not in the twin")
     f = frames[frame]
-    if not isinstance(rle, dict) or "size" not in rle or "counts" not in rle:
-        raise ValueError(f"{where}: gt[{frame}] must be a COCO RLE {{size, counts}}")
+    rle = validation.rle(rle, f"{where}: gt[{frame}]")
     if list(rle["size"]) != [f.height, f.width]:
         raise ValueError(
             f"{where}: gt[{frame}] has size {rle['size']}, the frame is {[f.height, f.width]}"
         )
+
+
+def _frame_key(key: Any, where: str) -> int:
+    """A ``gt`` key: a frame index, written as a string in JSON."""
+    try:
+        return validation.integer(int(key), where, 0, validation.UINT32_MAX)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: key {key!r:.20} is not a frame index") from None
 
 
 def gt_from_ids(twin: Twin, ids: list[int]) -> dict[int, RLE]:

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
+from frs_ros import validation
 from frs_ros.twin import RLE
 from frs_ros.twin import rle as rle_utils
 
@@ -97,8 +98,9 @@ def load_reasonseg(folder: str | os.PathLike) -> Iterator[ExternalSample]:
             if label == "flag":
                 continue
             (ignore if "ignore" in label else target).append(shape.get("points", []))
-        tmask = _polygon_mask(target, int(h), int(w))
-        imask = _polygon_mask(ignore, int(h), int(w)) & ~tmask
+        h, w = validation.mask_size([h, w], f"{jpath}: imageHeight/imageWidth")
+        tmask = _polygon_mask(target, h, w)
+        imask = _polygon_mask(ignore, h, w) & ~tmask
         texts = anno["text"] if isinstance(anno["text"], list) else [anno["text"]]
         for k, text in enumerate(texts):
             yield ExternalSample(
@@ -145,15 +147,17 @@ def load_mevis(
             )
 
 
-def _as_rle(rle: dict) -> RLE:
-    counts = rle["counts"]
+def _as_rle(rle: Any, where: str = "mask") -> RLE:
+    checked = validation.rle(rle, where)
+    counts = checked["counts"]
     if isinstance(counts, list):  # uncompressed: re-encode to the compressed string form
-        return rle_utils.encode(rle_utils.decode(rle))
-    return {"size": [int(v) for v in rle["size"]], "counts": str(counts)}
+        return rle_utils.encode(rle_utils.decode(checked))  # type: ignore[arg-type]
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    return {"size": checked["size"], "counts": text}
 
 
 def _union_frame(rles: list[dict | None]) -> RLE | None:
-    present = [_as_rle(r) for r in rles if r is not None]
+    present = [_as_rle(r, "mask_dict.json entry") for r in rles if r is not None]
     if not present:
         return None
     return rle_utils.merge(present, tuple(present[0]["size"]))
@@ -203,7 +207,7 @@ def load_refcocog(
         if ann is None:
             raise ValueError(f"ref {ref.get('ref_id')}: ann_id {ref['ann_id']} not in instances")
         img = images[ann["image_id"]]
-        h, w = int(img["height"]), int(img["width"])
+        h, w = validation.mask_size([img["height"], img["width"]], f"image {img.get('id')}")
         mask = _coco_segmentation(ann["segmentation"], h, w)
         for sent in ref["sentences"]:
             yield ExternalSample(
@@ -218,11 +222,17 @@ def load_refcocog(
 def _coco_segmentation(seg: Any, h: int, w: int) -> RLE:
     """COCO polygons, uncompressed RLE or compressed RLE → compressed RLE (pycocotools)."""
     if isinstance(seg, list):
-        coded = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-    elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
-        coded = mask_utils.frPyObjects(seg, h, w)
+        polygons = [validation.sequence(p, "segmentation polygon") for p in seg]
+        for poly in polygons:
+            if len(poly) < 6 or len(poly) % 2:
+                raise ValueError(f"segmentation polygon needs >= 3 (x, y) pairs, got {poly!r:.60}")
+            for v in poly:
+                validation.number(v, "segmentation polygon")
+        if not polygons:
+            return rle_utils.encode(np.zeros((h, w), dtype=bool))
+        coded = mask_utils.merge(mask_utils.frPyObjects(polygons, h, w))
     elif isinstance(seg, dict):
-        return _as_rle(seg)
+        return _as_rle(seg, "segmentation")
     else:
         raise ValueError(f"unsupported COCO segmentation of type {type(seg).__name__}")
     return {"size": [int(v) for v in coded["size"]], "counts": coded["counts"].decode()}

@@ -17,8 +17,12 @@ from frs_ros.twin.geometry import CameraIntrinsics
 
 
 def intrinsics_from_camera_info(info: Any) -> CameraIntrinsics:
-    """The pinhole intrinsics of a CameraInfo message's row-major 3x3 ``K``."""
-    return CameraIntrinsics.from_k(info.k)
+    """The pinhole intrinsics of a CameraInfo message's row-major 3x3 ``K``; a K with a
+    NaN, infinite or non-positive focal entry is a ValueError naming CameraInfo."""
+    try:
+        return CameraIntrinsics.from_k(info.k)
+    except ValueError as exc:
+        raise ValueError(f"CameraInfo K rejected: {exc}") from None
 
 
 def camera_matrix(intrinsics: CameraIntrinsics) -> np.ndarray:

@@ -64,6 +64,9 @@ def iter_frames(
         frames = bag_frames(Path(path), image_topic, depth_topic, info_topic)
     elif kind == "video":
         frames = _video_frames(Path(path))
+    elif kind == "folder":  # selects its stride-th files itself, so they can be checked first
+        frames = _folder_frames(Path(path), fps, stride, max_frames)
+        stride = 1
     else:
         frames = _pil_frames(Path(path), kind, fps)
     out = 0
@@ -77,7 +80,29 @@ def iter_frames(
         yield frame
 
 
+_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit grey (PNG, TIFF); 32-bit int
+
+
+def _uint16(image: Image.Image) -> np.ndarray:
+    """A 16- or 32-bit integer grey image as uint16; 32-bit values must fit 16 bits (a
+    16-bit file read as PIL mode "I")."""
+    arr = np.asarray(image)
+    if arr.dtype.itemsize > 2 and arr.size and (arr.min() < 0 or arr.max() > 65535):
+        raise ValueError(
+            f"it has {arr.dtype.itemsize * 8}-bit integer pixels outside 0..65535 "
+            f"({arr.min()}..{arr.max()}); expected 8/16-bit pixels"
+        )
+    return arr.astype(np.uint16)
+
+
 def _rgb(image: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. 16-bit grey keeps its top 8 bits (PIL's own conversion would
+    clip every value above 255 to white)."""
+    if image.mode in _INT_MODES:
+        grey = (_uint16(image) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "F":
+        raise ValueError("it has floating-point pixels (a depth map?); expected a colour image")
     return np.asarray(image.convert("RGB"))
 
 
@@ -85,12 +110,47 @@ DEPTH_SUFFIX = "_depth"  # image.png + image_depth.png (16-bit mm or float m) = 
 
 
 def _companion_depth(colour: Path) -> np.ndarray | None:
-    """The depth image stored next to a colour image as ``<stem>_depth<ext>``, if any."""
+    """The depth image stored next to a colour image as ``<stem>_depth<ext>``, if any:
+    uint16 millimetres (16-bit, or 32-bit integers within 16 bits) or float32 metres."""
     path = colour.with_name(colour.stem + DEPTH_SUFFIX + colour.suffix)
     if not path.is_file():
         return None
     with reading(path, "depth image"), Image.open(path) as im:
-        return np.asarray(im)  # uint16 = millimetres; perception converts to metres
+        if im.mode in _INT_MODES:
+            return _uint16(im)  # millimetres; perception converts to metres
+        if im.mode == "F":
+            return np.asarray(im, dtype=np.float32)  # metres
+        raise ValueError(
+            f"it is a PIL mode {im.mode!r} image; depth must be 16-bit millimetres or "
+            "32-bit float metres"
+        )
+
+
+def _check_header(path: Path) -> None:
+    """Open an image and verify its structure without decoding the pixels (milliseconds)."""
+    with reading(path, "image"), Image.open(path) as im:
+        im.verify()
+
+
+def _folder_frames(path: Path, fps: float, stride: int, max_frames: int | None) -> Iterator[Frame]:
+    """A folder's frames, every file that will be used (and its depth companion) checked
+    first, so a damaged file fails before any frame is processed or model loads."""
+    files = sorted(
+        f
+        for f in path.iterdir()
+        if f.suffix.lower() in IMAGE_SUFFIXES and not f.stem.endswith(DEPTH_SUFFIX)
+    )
+    if not files:
+        raise ValueError(f"folder {path} has no images")
+    used = set(files[::stride][:max_frames] if max_frames is not None else files[::stride])
+    for f in sorted(used):
+        _check_header(f)
+        depth = f.with_name(f.stem + DEPTH_SUFFIX + f.suffix)
+        if depth.is_file():
+            _check_header(depth)
+    for i, f in enumerate(files):
+        if f in used:
+            yield Frame(i, i / fps, _read_rgb(f), _companion_depth(f))
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -101,17 +161,6 @@ def _read_rgb(path: Path) -> np.ndarray:
 def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
     if kind == "image":
         yield Frame(0, 0.0, _read_rgb(path), _companion_depth(path))
-        return
-    if kind == "folder":
-        files = sorted(
-            f
-            for f in path.iterdir()
-            if f.suffix.lower() in IMAGE_SUFFIXES and not f.stem.endswith(DEPTH_SUFFIX)
-        )
-        if not files:
-            raise ValueError(f"folder {path} has no images")
-        for i, f in enumerate(files):
-            yield Frame(i, i / fps, _read_rgb(f), _companion_depth(f))
         return
     with reading(path, "animation"), Image.open(path) as im:
         t = 0.0

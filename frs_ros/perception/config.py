@@ -1,23 +1,32 @@
-"""Perception parameters (``config/perception.yaml``), as frozen dataclasses."""
+"""Perception parameters (``config/perception.yaml``), as frozen dataclasses.
+
+A YAML file is checked field by field (``frs_ros.validation.config``): types strictly, and
+the ranges annotated on the fields (thresholds and IoUs in [0, 1], counts >= 1).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from annotated_types import Ge, Interval
 
+from frs_ros import validation
 from frs_ros.paths import config_path
 from frs_ros.perception.frames import DEFAULT_MAX_SIDE
+from frs_ros.yaml_safe import load_yaml_mapping
+
+Fraction = Annotated[float, Interval(ge=0.0, le=1.0)]  # a threshold, score or IoU
+Count = Annotated[int, Ge(1)]
 
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    score_threshold: float = 0.1
-    nms_iou: float = 0.3
-    max_detections: int = 50
+    score_threshold: Fraction = 0.1
+    nms_iou: Fraction = 0.3
+    max_detections: Count = 50
 
 
 @dataclass(frozen=True)
@@ -25,14 +34,14 @@ class ProposalConfig:
     """DTwinSeger §3.1 hierarchical filtering: θ, τ, centroid re-prompting, τ'."""
 
     enabled: bool = True
-    points_per_side: int = 16
-    batch_size: int = 64
-    pred_iou_threshold: float = 0.7
-    dedup_iou: float = 0.8
+    points_per_side: Annotated[int, Interval(ge=1, le=256)] = 16
+    batch_size: Count = 64
+    pred_iou_threshold: Fraction = 0.7
+    dedup_iou: Fraction = 0.8
     recenter: bool = True
-    containment: float = 0.9
-    overlap_with_detections: float = 0.5
-    min_area: int = 16
+    containment: Fraction = 0.9
+    overlap_with_detections: Fraction = 0.5
+    min_area: Annotated[int, Ge(0)] = 16
     label: str = "object"
 
 
@@ -43,10 +52,10 @@ class TrackingConfig:
     ``detect_when_empty`` — on every frame while nothing is tracked. Between keyframes the
     box-prompt tracker carries the masks."""
 
-    redetect_every: int = 5
-    max_lost: int = 3
-    match_iou: float = 0.3
-    keep_iou: float = 0.5
+    redetect_every: Count = 5
+    max_lost: Annotated[int, Ge(0)] = 3
+    match_iou: Fraction = 0.3
+    keep_iou: Fraction = 0.5
     detect_when_empty: bool = True
 
     def __post_init__(self) -> None:
@@ -54,15 +63,12 @@ class TrackingConfig:
             raise ValueError("redetect_every must be >= 1 and max_lost >= 0")
 
 
-_SECTIONS = {"detection": DetectionConfig, "proposals": ProposalConfig, "tracking": TrackingConfig}
-
-
 @dataclass(frozen=True)
 class PerceptionConfig:
     vocabulary: tuple[str, ...] = ("object",)
-    max_side: int = DEFAULT_MAX_SIDE
+    max_side: Count = DEFAULT_MAX_SIDE
     use_depth_model: bool = True
-    depth_every: int = 1  # run Depth Anything every N frames, reuse its map in between
+    depth_every: Count = 1  # run Depth Anything every N frames, reuse its map in between
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     proposals: ProposalConfig = field(default_factory=ProposalConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -72,22 +78,10 @@ class PerceptionConfig:
             raise ValueError(f"depth_every must be >= 1, got {self.depth_every}")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PerceptionConfig:
-        known = {f.name for f in fields(cls)}
-        if unknown := set(d) - known:
-            raise ValueError(f"unknown perception config keys {sorted(unknown)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in _SECTIONS:
-                section = _SECTIONS[key]
-                if bad := set(value or {}) - {f.name for f in fields(section)}:
-                    raise ValueError(f"unknown keys {sorted(bad)} in perception config [{key}]")
-                kwargs[key] = section(**(value or {}))
-            elif key == "vocabulary":
-                kwargs[key] = tuple(str(v) for v in value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+    def from_dict(cls, d: dict[str, Any], where: str = "perception config") -> PerceptionConfig:
+        """From a mapping as in ``config/perception.yaml``; a wrong type, a value out of
+        range or an unknown key is a ValueError naming ``where`` and the field."""
+        return validation.config(cls, d, where)
 
     def with_overrides(self, **sections: dict[str, Any]) -> PerceptionConfig:
         """A copy with some section fields replaced, e.g. ``tracking={"max_lost": 1}``."""
@@ -106,7 +100,5 @@ def load_perception_config(
     path = Path(source) if source is not None else config_path("perception.yaml")
     if not path.is_file() and path.parent == Path(".") and config_path(path.name).is_file():
         path = config_path(path.name)
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"perception config {path} must be a YAML mapping")
-    return PerceptionConfig.from_dict(data)
+    data = load_yaml_mapping(path, "perception config")
+    return PerceptionConfig.from_dict(data, where=f"perception config {path}")

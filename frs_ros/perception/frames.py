@@ -10,7 +10,9 @@ process can report the frame and keep going):
   and centroids must be in the caller's pixel frame, and a silent downscale would hand
   back a twin of another size. Raise ``max_side`` in ``config/perception.yaml`` if needed.
 - Depth: ``uint16`` is millimetres (``16UC1``), floating point is metres (``32FC1``);
-  the result is float32 metres, 0/NaN meaning "no return". A depth image of another size
+  the result is float32 metres, 0/NaN meaning "no return". Values beyond
+  ``frs_ros.validation.MAX_DEPTH_M`` (or negative, or infinite) are no measurement either
+  and become NaN. A depth image of another size
   than the colour frame but the same aspect ratio (within 2 %) — e.g. a depth sensor at a
   lower resolution, registered to colour — is resampled nearest-neighbour with a warning
   (nearest keeps the "no return" zeros instead of blending them into fake near depths);
@@ -22,6 +24,8 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+
+from frs_ros import validation
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ def as_metric_depth(depth: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
         )
     if metres.shape != tuple(image_hw):
         metres = _resample_depth(metres, image_hw)
-    return metres
+    return validation.sane_metric_depth(metres)
 
 
 def _resample_depth(depth: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:

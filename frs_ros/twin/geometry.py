@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from frs_ros import validation
+
 DepthSource = Literal["relative", "metric"]
 DEPTH_SOURCES: tuple[str, ...] = ("relative", "metric")
 
@@ -33,6 +35,9 @@ class DepthStats:
     def __post_init__(self) -> None:
         if self.source not in DEPTH_SOURCES:
             raise ValueError(f"depth source must be one of {DEPTH_SOURCES}, got {self.source!r}")
+        for name in ("mean", "var", "median", "min", "max"):
+            validation.number(getattr(self, name), f"depth {name}")
+        validation.number(self.valid_ratio, "depth valid_ratio", 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class CameraIntrinsics:
     cy: float
 
     def __post_init__(self) -> None:
+        # A NaN or infinite entry would make every 3-D centroid NaN (and twin.json not JSON).
+        for name in ("fx", "fy", "cx", "cy"):
+            validation.number(getattr(self, name), f"camera intrinsics {name}")
         if not (self.fx > 0 and self.fy > 0):
             raise ValueError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
 
@@ -72,8 +80,10 @@ class CameraIntrinsics:
 
 
 def valid_depth(depth: np.ndarray) -> np.ndarray:
-    """Pixels that carry a measurement: finite and > 0 (sensors report 0 for no return)."""
-    return np.isfinite(depth) & (depth > 0)
+    """Pixels that carry a measurement: finite, > 0 (sensors report 0 for no return) and
+    within ``validation.MAX_DEPTH_M`` (nothing ranges further; 1e38 m is garbage)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth) & (depth > 0) & (depth <= validation.MAX_DEPTH_M)
 
 
 def depth_stats(mask: np.ndarray, depth: np.ndarray, source: DepthSource) -> DepthStats | None:

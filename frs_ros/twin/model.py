@@ -4,18 +4,27 @@ A ``TwinObject`` is one object instance in one frame; ``id`` is its track id, st
 across the frames of a ``Twin``. Masks are COCO RLE. Everything round-trips through
 JSON losslessly (``to_dict``/``from_dict``); floats are stored as Python floats, so
 ``json.dumps`` → ``json.loads`` restores them bit for bit.
+
+Whatever builds a twin (perception, JSON, a Twin message) goes through the same checks
+(``frs_ros.validation``): ids and parents are ROS ``int32``, frame indices and sizes
+``uint32``, every number is finite (so the JSON is always valid JSON), each mask is a
+consistent RLE of the frame's size. ``from_dict`` also checks the JSON's types and names the
+offending field (``frames[2].objects[0].mask``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from frs_ros import validation
 from frs_ros.twin import rle as rle_utils
 from frs_ros.twin.geometry import (
     CameraIntrinsics,
@@ -57,10 +66,21 @@ class TwinObject:
     attributes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        where = f"object {self.id}"
+        validation.integer(self.id, f"{where} id", validation.INT32_MIN, validation.INT32_MAX)
+        if self.parent is not None:
+            validation.integer(
+                self.parent, f"{where} parent", validation.INT32_MIN, validation.INT32_MAX
+            )
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
         if not 0.0 <= self.score <= 1.0 or math.isnan(self.score):
             raise ValueError(f"score must be in [0, 1], got {self.score}")
+        validation.rle(self.mask, f"{where} mask")
+        for name in ("bbox", "centroid", "centroid_3d"):
+            for v in getattr(self, name) or ():
+                validation.number(v, f"{where} {name}")
+        validation.number(self.area_ratio, f"{where} area_ratio", 0.0, 1.0)
         x0, y0, x1, y1 = self.bbox
         if not (x0 <= x1 and y0 <= y1):
             raise ValueError(f"bbox must be (x_min, y_min, x_max, y_max), got {self.bbox}")
@@ -134,24 +154,58 @@ class TwinObject:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TwinObject:
-        depth = d.get("depth")
-        c3 = d.get("centroid_3d")
-        return cls(
-            id=int(d["id"]),
-            label=str(d["label"]),
-            score=float(d["score"]),
-            bbox=tuple(float(v) for v in d["bbox"]),
-            mask={"size": [int(v) for v in d["mask"]["size"]], "counts": d["mask"]["counts"]},
-            area=int(d["area"]),
-            area_ratio=float(d["area_ratio"]),
-            centroid=tuple(float(v) for v in d["centroid"]),
-            depth=DepthStats(**depth) if depth is not None else None,
-            centroid_3d=tuple(float(v) for v in c3) if c3 is not None else None,
-            level=d.get("level", "object"),
-            parent=d.get("parent"),
-            attributes=dict(d.get("attributes") or {}),
-        )
+    def from_dict(cls, d: dict[str, Any], where: str = "object") -> TwinObject:
+        """From its JSON form; wrong types or values are a ValueError naming the field."""
+        d = validation.mapping(d, where)
+
+        def get(key: str) -> Any:
+            return validation.field(d, key, where)
+
+        def numbers(key: str, n: int) -> tuple[float, ...]:
+            items = validation.sequence(get(key), f"{where}.{key}", n)
+            return tuple(validation.number(v, f"{where}.{key}") for v in items)
+
+        depth, c3, parent = d.get("depth"), d.get("centroid_3d"), d.get("parent")
+        attributes = validation.mapping(d.get("attributes") or {}, f"{where}.attributes")
+        if parent is not None:
+            parent = validation.integer(parent, f"{where}.parent")
+        label, level = get("label"), d.get("level", "object")
+        for key, text in (("label", label), ("level", level)):
+            if not isinstance(text, str):
+                raise ValueError(f"{where}.{key}: must be a string, got {type(text).__name__}")
+        try:
+            return cls(
+                id=validation.integer(get("id"), f"{where}.id"),
+                label=label,
+                score=validation.number(get("score"), f"{where}.score"),
+                bbox=numbers("bbox", 4),  # type: ignore[arg-type]
+                mask=validation.rle(get("mask"), f"{where}.mask"),  # type: ignore[arg-type]
+                area=validation.integer(get("area"), f"{where}.area", 0),
+                area_ratio=validation.number(get("area_ratio"), f"{where}.area_ratio"),
+                centroid=numbers("centroid", 2),  # type: ignore[arg-type]
+                depth=_depth_from_dict(depth, f"{where}.depth") if depth is not None else None,
+                centroid_3d=numbers("centroid_3d", 3) if c3 is not None else None,  # type: ignore[arg-type]
+                level=level,  # type: ignore[arg-type]
+                parent=parent,
+                attributes=dict(attributes),
+            )
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+
+
+def _depth_from_dict(d: Any, where: str) -> DepthStats:
+    d = validation.mapping(d, where)
+    known = {"mean", "var", "median", "min", "max", "source", "valid_ratio"}
+    if unknown := sorted(set(d) - known, key=str):
+        raise ValueError(f"{where}: unknown key(s) {unknown}")
+    values: dict[str, Any] = {
+        k: validation.number(validation.field(d, k, where), f"{where}.{k}")
+        for k in ("mean", "var", "median", "min", "max")
+    }
+    if "valid_ratio" in d:
+        values["valid_ratio"] = validation.number(d["valid_ratio"], f"{where}.valid_ratio", 0, 1)
+    return DepthStats(source=validation.field(d, "source", where), **values)
 
 
 def clip_bbox(bbox: BBox, size: tuple[int, int]) -> BBox:
@@ -181,8 +235,11 @@ class FrameTwin:
     frame_id: str = ""
 
     def __post_init__(self) -> None:
+        validation.integer(self.index, "frame index", 0, validation.UINT32_MAX)
+        validation.number(self.stamp, f"frame {self.index} stamp", 0.0)
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"frame size must be positive, got {self.width}x{self.height}")
+        validation.mask_size([self.height, self.width], f"frame {self.index}")
         seen: set[int] = set()
         for obj in self.objects:
             if obj.size != (self.height, self.width):
@@ -223,15 +280,31 @@ class FrameTwin:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> FrameTwin:
-        return cls(
-            index=int(d["index"]),
-            stamp=float(d["stamp"]),
-            width=int(d["width"]),
-            height=int(d["height"]),
-            frame_id=str(d.get("frame_id", "")),
-            objects=[TwinObject.from_dict(o) for o in d["objects"]],
-        )
+    def from_dict(cls, d: dict[str, Any], where: str = "frame") -> FrameTwin:
+        """From its JSON form; wrong types or values are a ValueError naming the field."""
+        d = validation.mapping(d, where)
+
+        def get(key: str) -> Any:
+            return validation.field(d, key, where)
+
+        frame_id = d.get("frame_id", "")
+        if not isinstance(frame_id, str):
+            raise ValueError(f"{where}.frame_id: must be a string, got {type(frame_id).__name__}")
+        objects = validation.sequence(get("objects"), f"{where}.objects")
+        try:
+            return cls(
+                index=validation.integer(get("index"), f"{where}.index"),
+                stamp=validation.number(get("stamp"), f"{where}.stamp"),
+                width=validation.integer(get("width"), f"{where}.width"),
+                height=validation.integer(get("height"), f"{where}.height"),
+                frame_id=frame_id,
+                objects=[
+                    TwinObject.from_dict(o, f"{where}.objects[{i}]") for i, o in enumerate(objects)
+                ],
+            )
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from None
 
 
 @dataclass
@@ -283,17 +356,45 @@ class Twin:
         return {"schema": SCHEMA_VERSION, "frames": [f.to_dict() for f in self.frames]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Twin:
+    def from_dict(cls, d: dict[str, Any], where: str = "twin") -> Twin:
+        """From its JSON form; wrong types or values are a ValueError naming the field,
+        e.g. ``twin: frames: must be a JSON array, got dict``."""
+        d = validation.mapping(d, where)
         schema = d.get("schema", SCHEMA_VERSION)
         if schema != SCHEMA_VERSION:
             raise ValueError(
-                f"unsupported twin schema {schema} (this build reads {SCHEMA_VERSION})"
+                f"{where}: unsupported twin schema {schema!r:.20} (this build reads "
+                f"{SCHEMA_VERSION})"
             )
-        return cls(frames=[FrameTwin.from_dict(f) for f in d["frames"]])
+        frames = validation.sequence(validation.field(d, "frames", where), f"{where}: frames")
+        try:
+            return cls(
+                frames=[FrameTwin.from_dict(f, f"frames[{i}]") for i, f in enumerate(frames)]
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        # allow_nan=False: the checks above keep every number finite; should one slip
+        # through, writing fails instead of producing a file that is not JSON.
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> Twin:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, where: str = "twin") -> Twin:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not valid JSON: {exc}") from None
+        return cls.from_dict(data, where)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Twin:
+        """A twin JSON file (``frs twin --form json``, ``--twin``); errors name the file."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"twin file {p} does not exist")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"twin file {p}: not UTF-8 text ({exc.reason})") from None
+        return cls.from_json(text, where=f"twin file {p}")

@@ -2,6 +2,11 @@
 
 Masks never travel as raw arrays in twins, prompts or messages (docs/DESIGN.md §3): they are
 COCO RLE dicts ``{"size": [h, w], "counts": "<compressed string>"}``.
+
+pycocotools trusts an RLE's counts: counts that do not add up to h * w make its decode
+return uninitialised memory (or write past the mask) and its merge loop forever. Every RLE
+is therefore checked against its size (``frs_ros.validation.rle``, bounded by
+``max_pixels``) before pycocotools sees it; a bad one is a ValueError.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from typing import TypedDict
 
 import numpy as np
 from pycocotools import mask as mask_utils
+
+from frs_ros import validation
 
 
 class RLE(TypedDict):
@@ -39,15 +46,7 @@ def encode(mask: np.ndarray) -> RLE:
 
 def decode(rle: RLE) -> np.ndarray:
     """Decode a COCO RLE (compressed string or uncompressed list counts) to a bool mask."""
-    if "size" not in rle or "counts" not in rle:
-        raise ValueError("RLE must have 'size' and 'counts'")
-    h, w = (int(v) for v in rle["size"])
-    counts = rle["counts"]
-    if isinstance(counts, list):  # uncompressed RLE, as in some public datasets
-        coded = mask_utils.frPyObjects({"size": [h, w], "counts": counts}, h, w)
-    else:
-        coded = {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
-    return mask_utils.decode(coded).astype(bool)
+    return mask_utils.decode(_coded(rle)).astype(bool)
 
 
 def area(rle: RLE) -> int:
@@ -63,21 +62,32 @@ def to_bbox(rle: RLE) -> tuple[float, float, float, float]:
 def merge(rles: list[RLE], size: tuple[int, int]) -> RLE:
     """Union of masks; an empty list gives an empty mask of ``size`` (h, w)."""
     if not rles:
-        return encode(np.zeros(size, dtype=bool))
-    merged = mask_utils.merge([_coded(r) for r in rles], intersect=False)
+        h, w = validation.mask_size(list(size), "merge size")
+        return encode(np.zeros((h, w), dtype=bool))
+    coded = [_coded(r) for r in rles]
+    _same_size(coded)
+    merged = mask_utils.merge(coded, intersect=False)
     return {"size": [int(v) for v in merged["size"]], "counts": merged["counts"].decode()}
 
 
 def _coded(rle: RLE) -> dict:
-    counts = rle["counts"]
-    return {
-        "size": list(rle["size"]),
-        "counts": counts.encode() if isinstance(counts, str) else counts,
-    }
+    """The RLE as pycocotools takes it, after the size check (``validation.rle``)."""
+    checked = validation.rle(rle)
+    h, w = checked["size"]
+    counts = checked["counts"]
+    if isinstance(counts, list | tuple):  # uncompressed RLE, as in some public datasets
+        return mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)
+    return {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
+
+
+def _same_size(coded: list[dict]) -> None:
+    sizes = {tuple(c["size"]) for c in coded}
+    if len(sizes) > 1:
+        raise ValueError(f"mask sizes differ: {sorted(sizes)}")
 
 
 def intersection_area(a: RLE, b: RLE) -> int:
     """Pixels in both masks, computed on the RLEs (no decode)."""
-    if list(a["size"]) != list(b["size"]):
-        raise ValueError(f"mask sizes differ: {a['size']} vs {b['size']}")
-    return int(mask_utils.area(mask_utils.merge([_coded(a), _coded(b)], intersect=True)))
+    coded = [_coded(a), _coded(b)]
+    _same_size(coded)
+    return int(mask_utils.area(mask_utils.merge(coded, intersect=True)))
