@@ -309,9 +309,13 @@ def tiny_qwen3(
 
 
 def load_adapter(model: Any, adapter: str | os.PathLike, *, local_files_only: bool) -> Any:
-    """Wrap ``model`` with a saved peft (LoRA) adapter, for inference."""
+    """Wrap ``model`` with a saved peft (LoRA) adapter, for inference. ``asset:NAME``
+    names a shipped adapter; one with ``sha256.json`` is checked before it is read."""
     from peft import PeftModel
 
+    from frs_ros.reasoning.shipped import resolve_adapter
+
+    adapter = resolve_adapter(adapter) or str(adapter)
     try:
         peft_model = PeftModel.from_pretrained(
             model, str(adapter), is_trainable=False, local_files_only=local_files_only
