@@ -4,7 +4,8 @@ Keys (unknown keys are an error, to catch typos):
 
 - ``kind``: ``hf`` | ``ort-genai`` | ``openai`` | ``scripted``
 - ``model``: hub id or local directory (``hf``; ``tiny`` = random-weight test profile), the
-  directory ``frs export-cpu`` wrote (``ort-genai``), or the served model name (``openai``)
+  directory ``frs export-cpu`` wrote or a ``.gguf`` file converted once into a cache
+  (``ort-genai``; frs_ros.reasoning.runtime.gguf_cache), or the served model name (``openai``)
 - ``adapter``: LoRA adapter directory (``hf``), ``dtype``, ``device``, ``local_files_only``
 - ``threads`` (intra-op threads, null = one per core) and ``context`` (tokens the KV cache
   holds) for ``ort-genai``, the CPU runtime (docs/cpu.md)
@@ -22,6 +23,7 @@ Keys (unknown keys are an error, to catch typos):
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -141,8 +143,13 @@ def _ort_genai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRu
 
     if not cfg.get("model"):
         raise ValueError("an ort-genai runtime needs runtime.model (a `frs export-cpu` directory)")
+    model = str(cfg["model"])
+    if model.endswith(".gguf"):  # converted to int4 once, then loaded from the cache
+        from frs_ros.reasoning.runtime.gguf_cache import converted_model
+
+        model = str(converted_model(model, log=lambda line: print(line, file=sys.stderr)))
     return OrtGenaiRuntime(
-        cfg["model"],
+        model,
         threads=cfg.get("threads"),
         context=int(cfg.get("context") or DEFAULT_CONTEXT),
         thinking=thinking,
