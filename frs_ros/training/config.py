@@ -2,7 +2,9 @@
 
 A recipe (``training/recipes/*.yaml``) has one section per stage: ``data``, ``teacher``,
 ``sft``, ``student``, ``export``, plus top-level ``output_dir``. Unknown keys are an error, so
-a typo never silently falls back to a default.
+a typo never silently falls back to a default. Every value is checked against its field's
+type and range (``frs_ros.validation.config``: the ``Annotated`` ranges below) when the
+recipe is loaded, before any model loads; an error names the recipe, section and key.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from annotated_types import Ge, Gt, Interval
+
+from frs_ros import validation
 from frs_ros.reasoning.engine import ReasonerConfig
 from frs_ros.yaml_safe import load_yaml_mapping
 
@@ -20,15 +25,22 @@ T = TypeVar("T")
 # The reasoner settings of the stages default to the one set of defaults (ReasonerConfig)
 _REASONER = ReasonerConfig()
 
+# Ranges of recipe values, checked by frs_ros.validation.config when a recipe is loaded
+AtLeast1 = Annotated[int, Ge(1)]
+AtLeast0 = Annotated[int, Ge(0)]
+NonNegative = Annotated[float, Ge(0.0)]
+Positive = Annotated[float, Gt(0.0)]
+Fraction = Annotated[float, Interval(ge=0.0, le=1.0)]
+
 
 @dataclass
 class LoraSettings:
     """LoRA (FastReasonSeg §4: r = 64, alpha = 128). ``r = 0`` trains all weights instead,
     which is what a tiny random model needs to learn anything."""
 
-    r: int = 64
-    alpha: int = 128
-    dropout: float = 0.05
+    r: AtLeast0 = 64
+    alpha: Positive = 128
+    dropout: Annotated[float, Interval(ge=0.0, lt=1.0)] = 0.05
     target_modules: list[str] = field(
         default_factory=lambda: [
             "q_proj",
@@ -46,20 +58,21 @@ class LoraSettings:
 class OptimSettings:
     """Optimiser, schedule and checkpointing shared by every training stage."""
 
-    learning_rate: float = 4e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.1  # linear warm-up over this fraction of the steps, then cosine
+    learning_rate: Positive = 4e-5
+    weight_decay: NonNegative = 0.0
+    # linear warm-up over this fraction of the steps, then cosine
+    warmup_ratio: Annotated[float, Interval(ge=0.0, lt=1.0)] = 0.1
     scheduler: str = "cosine"  # cosine | linear | constant
-    batch_size: int = 1  # sequences per micro-batch
-    grad_accum: int = 1  # micro-batches per optimiser step
-    epochs: float = 1.0
-    max_steps: int = 0  # > 0 overrides epochs
-    max_grad_norm: float = 1.0
+    batch_size: AtLeast1 = 1  # sequences per micro-batch
+    grad_accum: AtLeast1 = 1  # micro-batches per optimiser step
+    epochs: NonNegative = 1.0
+    max_steps: AtLeast0 = 0  # > 0 overrides epochs
+    max_grad_norm: NonNegative = 1.0  # 0 = no clipping
     mixed_precision: str = "auto"  # auto (bf16 when supported) | bf16 | fp16 | no
-    seed: int = 0
-    save_steps: int = 50
-    save_total_limit: int = 2
-    log_steps: int = 1
+    seed: AtLeast0 = 0
+    save_steps: AtLeast1 = 50
+    save_total_limit: AtLeast1 = 2  # checkpoints kept (the newest); resume needs one
+    log_steps: AtLeast1 = 1
 
     def __post_init__(self) -> None:
         if self.learning_rate <= 0 or self.batch_size < 1 or self.grad_accum < 1:
@@ -88,10 +101,11 @@ class DataConfig:
     image_topic: str = ""  # "" = the first Image/CompressedImage topic of the bag
     depth_topic: str = ""
     camera_info_topic: str = ""
-    frame_stride: int = 1
-    max_frames: int = 0  # per bag; 0 = all
+    frame_stride: AtLeast1 = 1
+    max_frames: AtLeast0 = 0  # per bag; 0 = all
     perception_profile: str = "default"
-    eval_fraction: float = 0.0  # held out into <output stem>.eval.jsonl
+    # held out into <output stem>.eval.jsonl
+    eval_fraction: Annotated[float, Interval(ge=0.0, lt=1.0)] = 0.0
 
 
 @dataclass
@@ -103,9 +117,9 @@ class GRPOConfig:
     init_adapter: str = ""  # start from this adapter (student GRPO starts from the SFT one)
     train_file: str = "data/samples.jsonl"
     output_dir: str = "runs/teacher"
-    num_generations: int = 8  # G rollouts per prompt
-    temperature: float = 1.0
-    top_p: float = 1.0
+    num_generations: AtLeast1 = 8  # G rollouts per prompt
+    temperature: NonNegative = 1.0
+    top_p: Annotated[float, Interval(gt=0.0, le=1.0)] = 1.0
     max_new_tokens: int = _REASONER.max_new_tokens
     max_rounds: int = _REASONER.max_rounds
     timeout_s: float = _REASONER.timeout_s
@@ -116,9 +130,9 @@ class GRPOConfig:
     # the group's shared prompt runs once without gradient (masking.token_logprobs): a
     # cheaper, approximate gradient for CPU runs
     frozen_prompt: bool = False
-    epsilon: float = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
+    epsilon: NonNegative = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
     scale_rewards: bool = True  # divide the group advantage by the group std
-    gamma: float = 0.0  # reasoning-reward weight; 0.5 for the student stage
+    gamma: NonNegative = 0.0  # reasoning-reward weight; 0.5 for the student stage
     judge: dict[str, Any] = field(default_factory=dict)  # JudgeConfig fields
     teacher_chains: str = ""  # JSONL of teacher chains (sample id -> rollout) for the judge
     dtype: str = "float32"
@@ -151,10 +165,11 @@ class SFTConfig:
     # the teacher as a runtime spec (config/reasoner*.yaml's ``runtime:``, e.g. a GGUF file
     # with ``constrained: true``); set, it replaces teacher_model / teacher_adapter
     teacher_runtime: dict[str, Any] = field(default_factory=dict)
-    teacher_few_shot: int = 0  # solved examples in the teacher's system prompt
-    teacher_samples: int = 0  # teacher chains for this many samples (stratified); 0 = all
+    teacher_few_shot: AtLeast0 = 0  # solved examples in the teacher's system prompt
+    # teacher chains for this many samples (stratified); 0 = all
+    teacher_samples: AtLeast0 = 0
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
-    min_iou: float = 0.7  # rejection sampling threshold (keep IoU > min_iou)
+    min_iou: Fraction = 0.7  # rejection sampling threshold (keep IoU > min_iou)
     max_new_tokens: int = _REASONER.max_new_tokens  # per teacher chain
     max_rounds: int = _REASONER.max_rounds
     timeout_s: float = _REASONER.timeout_s  # per teacher chain
@@ -162,9 +177,10 @@ class SFTConfig:
     # terse: each kept chain's <reason> cut to its first sentence (the plan names the
     # tools and labels), so the student writes and learns fewer tokens
     reason_style: str = "full"
-    max_length: int = 4096  # longer sequences are dropped (and counted)
-    decision_weight: float = 1.0  # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
-    answer_weight: float | None = None  # ... of <answer> (ids) tokens; None = decision_weight
+    max_length: AtLeast1 = 4096  # longer sequences are dropped (and counted)
+    # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens
+    decision_weight: NonNegative = 1.0
+    answer_weight: NonNegative | None = None  # ... of <answer> (ids) tokens; None = decision_weight
     # the prompt runs without gradient (masking.token_logprobs): a cheaper, approximate
     # gradient; only the prefix all rows of a micro-batch share is frozen (use batch_size 1)
     frozen_prompt: bool = False
@@ -202,28 +218,10 @@ class ExportConfig:
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "") -> T:
-    """Build dataclass ``cls`` from a mapping, recursing into nested dataclasses; unknown
-    keys raise ``ValueError`` naming them."""
-    data = dict(data or {})
-    if not isinstance(data, dict):
-        raise TypeError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise ValueError(
-            f"unknown keys in {where or cls.__name__}: {sorted(unknown)}; known: {sorted(fields)}"
-        )
-    kwargs = {}
-    for name, value in data.items():
-        ftype = fields[name].type
-        nested = {"LoraSettings": LoraSettings, "OptimSettings": OptimSettings}.get(str(ftype))
-        if nested is not None and not isinstance(value, nested):
-            value = from_dict(nested, value, f"{where}.{name}" if where else name)
-        kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"bad {where or cls.__name__}: {err}") from err
+    """Dataclass ``cls`` from a mapping (nested dataclasses from nested mappings), each value
+    checked against its field's type and range; a wrong type, a value out of range or an
+    unknown key is a ``ValueError`` naming ``where`` and the key."""
+    return validation.config(cls, data, where or cls.__name__)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -262,6 +260,11 @@ STAGES = {
 }
 
 
+_SECTIONS = dataclasses.make_dataclass(
+    "RecipeSections", [(name, cls, field(default_factory=cls)) for name, cls in STAGES.items()]
+)
+
+
 @dataclass
 class Recipe:
     data: DataConfig
@@ -279,10 +282,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     if not p.is_file():
         raise FileNotFoundError(f"recipe {p} does not exist")
     raw = load_yaml_mapping(p, "recipe")
-    unknown = set(raw) - set(STAGES)
-    if unknown:
-        raise ValueError(
-            f"unknown sections in recipe {p}: {sorted(unknown)}; known: {sorted(STAGES)}"
-        )
-    stages = {name: from_dict(cls, raw.get(name), name) for name, cls in STAGES.items()}
+    # checked as one dataclass of the sections, so an error names "section.key"
+    checked = validation.config(_SECTIONS, raw, f"recipe {p}")
+    stages = {name: getattr(checked, name) for name in STAGES}
     return Recipe(**stages, sections=tuple(name for name in STAGES if name in raw))
