@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -55,7 +56,7 @@ def test_grpo_runs_through_the_engine(tmp_path) -> None:
     assert judge.n == 2  # one judgement per rollout
     # a random tiny model never writes the protocol: format -0.5, reasoning 0.5 * 0.5
     assert row["format"] == -0.5 and row["reasoning"] == 0.5
-    assert row["reward"] == pytest.approx(-0.5 + row["accuracy"] + 0.25)
+    assert row["reward"] == pytest.approx(-0.5 + row["iou"] + 0.25)
     assert (tmp_path / "student" / "final" / "adapter_config.json").is_file()
     with pytest.raises(ValueError, match="teacher_chains"):
         run_grpo(GRPOConfig(model="tiny", gamma=0.5, output_dir=str(tmp_path / "x")), samples)
@@ -80,3 +81,26 @@ def test_resume_with_other_settings_is_refused(tmp_path) -> None:
         run_grpo(dataclasses.replace(cfg, prompt="brief"), samples)
     with pytest.raises(ValueError, match="max_new_tokens must be"):
         GRPOConfig(max_new_tokens=10**9)  # recipe bounds are checked when loaded
+
+
+def test_every_reward_function_and_the_kl_are_logged_per_step(tmp_path) -> None:
+    samples = [Sample.from_ids("a", random_twin(1, size=(16, 16), seed=1), "the object", [1])]
+    cfg = GRPOConfig(
+        model="tiny",
+        output_dir=str(tmp_path / "g"),
+        num_generations=2,
+        max_new_tokens=8,
+        reward_funcs=["format", "iou"],
+        reward_weights=[2.0, 1.0],
+        beta=0.1,
+        lora=LoraSettings(r=2, alpha=4),
+        optim=OptimSettings(max_steps=2, save_steps=2),
+    )
+    run_grpo(cfg, samples)
+    rows = [json.loads(line) for line in (tmp_path / "g" / "metrics.jsonl").open()]
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        assert {"reward", "format", "iou", "success", "empty", "kl", "loss"} <= set(row)
+        assert row["reward"] == pytest.approx(2.0 * row["format"] + row["iou"])
+        assert row["kl"] >= 0.0
+    assert (tmp_path / "g" / "curves.png").is_file()

@@ -12,7 +12,14 @@ import torch
 from frs_ros.reasoning.grammar import ProtocolGrammar
 from frs_ros.samples import Sample
 from frs_ros.training.config import GRPOConfig, LoraSettings, OptimSettings
-from frs_ros.training.grpo import RolloutScorer, group_stats, policy_loss, run_grpo
+from frs_ros.training.grpo import (
+    Reference,
+    RolloutScorer,
+    group_stats,
+    grpo_loss,
+    policy_loss,
+    run_grpo,
+)
 from frs_ros.training.masking import (
     IGNORE,
     collate,
@@ -105,3 +112,38 @@ def test_a_group_without_signal_steps_like_a_zero_loss(tmp_path) -> None:
     row = run_grpo(cfg, samples).metrics[0]
     assert row["zero_adv"] == 1.0 and row["reward_std"] == 0.0
     assert row["loss"] == 0.0 and row["grad_norm"] == 0.0
+
+
+def _perturb_lora(model: torch.nn.Module, scale: float) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad and "lora_B" in name:
+                p.add_(scale * torch.randn_like(p))
+
+
+@pytest.mark.parametrize("continued", [False, True])
+def test_kl_to_the_reference_is_zero_at_start_and_positive_once_the_policy_moved(
+    continued: bool,
+) -> None:
+    torch.manual_seed(0)
+    model, tokenizer = tiny_policy()
+    batch = group_batch(tokenizer)
+    adv = torch.tensor([1.0, -1.0])
+    if continued:
+        _perturb_lora(model, 0.5)  # an SFT adapter: the reference is this policy, not the base
+    start = token_logprobs(model, batch)
+    reference = Reference(model, continued=continued)
+    assert (reference.snapshot is None) is not continued  # fresh LoRA: adapters disabled
+    ref = reference.logprobs(model, batch)
+    torch.testing.assert_close(ref, start)
+    _, kl = grpo_loss(model, batch, adv, 0.2, ref_logprobs=ref, beta=0.5)
+    assert float(kl) == pytest.approx(0.0, abs=1e-6)
+    _perturb_lora(model, 0.5)  # the policy moves
+    moved = reference.logprobs(model, batch)
+    torch.testing.assert_close(moved, start)  # the reference stays where the run began
+    plain, _ = grpo_loss(model, batch, adv, 0.2)
+    loss, kl = grpo_loss(model, batch, adv, 0.2, ref_logprobs=moved, beta=0.5)
+    assert float(kl) > 1e-4
+    assert float(loss.detach()) == pytest.approx(float(plain) + 0.5 * float(kl), rel=1e-5)
+    loss.backward()  # the KL term reaches the trainable weights
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

@@ -9,8 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from frs_ros.benchmark.generator import generate_split
 from frs_ros.reasoning.runtime import Completion, ScriptedRuntime
+from frs_ros.samples import Sample
 from frs_ros.training import rewards
+from frs_ros.training.config import GRPOConfig
 from frs_ros.training.judge import Judge, JudgeConfig, parse_score
 from frs_ros.twin import FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
@@ -83,20 +86,124 @@ def test_empty_target() -> None:
     assert rewards.accuracy_reward([R, R + "<answer>x</answer>"], [twin] * 2, [gt] * 2) == [0, 0]
 
 
-def test_total_reward_student() -> None:
-    twin, gt = _twin(100, 100, 100)
+EMPTY = R + '<answer>{"ids": []}</answer>'
 
-    class Fixed:
-        def score(self, student: str, teacher: str) -> float:
-            return 0.8 if "<answer>" in student and "<answer>" in teacher else 0.0
 
-    totals, parts = rewards.total_reward(
-        [R + A, A], [twin] * 2, [gt] * 2, gamma=0.5, teacher_chain=[R + A, None], judge=Fixed()
+class FixedJudge:
+    def score(self, student: str, teacher: str) -> float:
+        return 0.8 if "<answer>" in student and "<answer>" in teacher else 0.0
+
+
+def _two_objects() -> tuple[Twin, dict]:
+    """Object 1 is the target (gt), object 2 a disjoint wrong answer."""
+    m1, m2 = np.zeros((10, 20), bool), np.zeros((10, 20), bool)
+    m1[:5, :10], m2[5:, 10:] = True, True
+    objects = [TwinObject.from_mask(1, "mug", 0.9, m1), TwinObject.from_mask(2, "cup", 0.9, m2)]
+    return Twin([FrameTwin(0, 0.0, 20, 10, objects)]), {0: rle_utils.encode(m1)}
+
+
+def _answer(ids: list[int]) -> str:
+    return R + f'<answer>{{"ids": {ids}}}</answer>'
+
+
+def test_empty_answer_on_a_positive_scores_as_a_wrong_answer() -> None:
+    twin, gt = _two_objects()
+    empty, wrong, right = EMPTY, _answer([2]), _answer([1])
+    cfg = GRPOConfig(gamma=0.5)  # every reward function of the student stage
+    funcs, weights = cfg.rewards()
+    totals, parts = rewards.weighted_rewards(
+        [empty, wrong, right],
+        funcs,
+        weights,
+        twin=[twin] * 3,
+        gt=[gt] * 3,
+        negative_weight=cfg.negative_weight,
+        teacher_chain=[right] * 3,
+        judge=FixedJudge(),
     )
-    assert parts["format"] == [0.5, -0.5] and parts["accuracy"] == [1.0, 1.0]
-    assert totals == pytest.approx([0.5 + 1 + 0.4, -0.5 + 1 + 0.0])
+    for name, values in parts.items():
+        assert values[0] == values[1], name  # empty == wrong, function by function
+    assert totals[0] == totals[1] < totals[2]
+    assert parts["iou"] == [0.0, 0.0, 1.0] and parts["success"] == [0.0, 0.0, 1.0]
+
+
+def test_iou_reward_is_graded_and_success_is_the_paper_threshold() -> None:
+    for overlap in (30, 60, 90):
+        twin, gt = _twin(100, 100, overlap)
+        iou = overlap / (200 - overlap)
+        assert rewards.iou_reward([R + A], [twin], [gt]) == [pytest.approx(iou)]
+        assert rewards.success_reward([R + A], [twin], [gt]) == [float(iou > 0.5)]
+    twin, gt = _twin(50, 0, 0)  # a negative: abstaining is right, any mask wrong
+    assert rewards.iou_reward([EMPTY, R + A, R], [twin] * 3, [gt] * 3) == [1.0, 0.0, 0.0]
+
+
+def test_weights_and_the_negative_weight_are_applied() -> None:
+    twin, gt = _two_objects()
+    neg_twin, neg_gt = _twin(50, 0, 0)
+    rollouts = [_answer([1]), R + "<answer>x</answer>", EMPTY]
+    totals, parts = rewards.weighted_rewards(
+        rollouts,
+        ["format", "iou"],
+        [2.0, 3.0],
+        twin=[twin, twin, neg_twin],
+        gt=[gt, gt, neg_gt],
+        negative_weight=0.25,
+    )
+    assert parts["format"] == [0.5, -0.5, 0.5] and parts["iou"] == [1.0, 0.0, 1.0]
+    assert "success" in parts  # logged though not a reward
+    assert totals == pytest.approx([2 * 0.5 + 3 * 1, 2 * -0.5, 0.25 * (2 * 0.5 + 3 * 1)])
+    with pytest.raises(ValueError, match="unknown reward"):
+        rewards.weighted_rewards(rollouts, ["nope"], [1.0], twin=[twin] * 3, gt=[gt] * 3)
     with pytest.raises(ValueError, match="judge"):
-        rewards.total_reward([A], [twin], [gt], gamma=0.5)
+        rewards.weighted_rewards(rollouts, ["reasoning"], [1.0], twin=[twin] * 3, gt=[gt] * 3)
+
+
+def test_neither_always_nor_never_abstaining_beats_a_right_policy() -> None:
+    """Expected reward of three policies on a mixed batch of generated samples (a quarter
+    negatives), with the shipped default rewards."""
+    batch = generate_split("validation", 4, seed=5, negative_fraction=0.25, progress=False)
+    negatives = sum(s.negative for s in batch)
+    assert 0 < negatives < len(batch)
+
+    def largest(s: Sample) -> list[int]:
+        return [max(s.twin.latest.objects, key=lambda o: o.area).id]
+
+    policies = {
+        "right": lambda s: _answer(s.gt_ids),
+        "always_empty": lambda s: EMPTY,
+        "never_empty": lambda s: _answer(largest(s) if s.negative else s.gt_ids),
+    }
+    cfg = GRPOConfig()
+    funcs, weights = cfg.rewards()
+    expected = {}
+    for name, policy in policies.items():
+        totals, _ = rewards.weighted_rewards(
+            [policy(s) for s in batch],
+            funcs,
+            weights,
+            twin=[s.twin for s in batch],
+            gt=[s.gt for s in batch],
+            negative_weight=cfg.negative_weight,
+        )
+        expected[name] = sum(totals) / len(totals)
+    assert expected["always_empty"] < expected["right"]
+    assert expected["never_empty"] < expected["right"]
+
+
+def test_gamma_adds_the_judge_term() -> None:
+    assert GRPOConfig().rewards() == (["format", "iou"], [1.0, 1.0])
+    assert GRPOConfig(gamma=0.5).rewards() == (["format", "iou", "reasoning"], [1.0, 1.0, 0.5])
+    cfg = GRPOConfig(reward_funcs=["iou", "reasoning"], reward_weights=[1.0, 0.3])
+    assert cfg.rewards() == (["iou", "reasoning"], [1.0, 0.3])
+    for bad in (
+        {"reward_funcs": ["iou"], "reward_weights": [1.0, 2.0]},
+        {"reward_funcs": ["accuracy!"], "reward_weights": [1.0]},
+        {"reward_funcs": ["reasoning"], "reward_weights": [1.0], "gamma": 0.5},
+        {"scale_rewards": "batch"},
+        {"num_generations": 1},
+    ):
+        with pytest.raises(ValueError):
+            GRPOConfig(**bad)
 
 
 def test_reasoning_chain_drops_engine_results() -> None:

@@ -131,8 +131,21 @@ class GRPOConfig:
     # cheaper, approximate gradient for CPU runs
     frozen_prompt: bool = False
     epsilon: NonNegative = 0.2  # PPO-style clip range (on-policy here, so the ratio is 1)
-    scale_rewards: bool = True  # divide the group advantage by the group std
-    gamma: NonNegative = 0.0  # reasoning-reward weight; 0.5 for the student stage
+    # advantages: "group" divides r - mean(group) by the group's std (GRPO); "none" keeps
+    # the reward scale (Dr. GRPO), so reward weights and negative_weight act across groups
+    # too (true / false = group / none)
+    scale_rewards: bool | str = "none"
+    # rewards as TRL lists them: names of frs_ros/training/rewards.py REWARD_FUNCS and their
+    # weights; every function's mean (and iou, success) is logged per step
+    reward_funcs: list[str] = field(default_factory=lambda: ["format", "iou"])
+    reward_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    # scales the reward of empty-target samples, so that neither always nor never
+    # answering "nothing" wins (docs/training.md, Rewards)
+    negative_weight: Fraction = 0.5
+    # weight of KL(policy || reference) per model-written token; the reference is the
+    # starting policy (LoRA: the base with adapters disabled); 0 skips the reference pass
+    beta: NonNegative = 0.04
+    gamma: NonNegative = 0.0  # weight of the judge's "reasoning" reward; 0.5 for the student
     judge: dict[str, Any] = field(default_factory=dict)  # JudgeConfig fields
     teacher_chains: str = ""  # JSONL of teacher chains (sample id -> rollout) for the judge
     dtype: str = "float32"
@@ -141,6 +154,40 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         self.reasoner()  # the reasoner's one validator, when the recipe is loaded
+        self.rewards()
+        self.advantage_scaling()
+        if self.num_generations < 2:
+            raise ValueError(f"num_generations must be >= 2 (a group), got {self.num_generations}")
+
+    def rewards(self) -> tuple[list[str], list[float]]:
+        """(reward functions, weights): ``reward_funcs`` plus ``reasoning`` weighted
+        ``gamma`` when gamma > 0."""
+        from frs_ros.training.rewards import REWARD_FUNCS
+
+        funcs, weights = list(self.reward_funcs), [float(w) for w in self.reward_weights]
+        if len(funcs) != len(weights) or not funcs:
+            raise ValueError(
+                f"reward_funcs ({len(funcs)}) and reward_weights ({len(weights)}) must be "
+                "non-empty lists of the same length"
+            )
+        if unknown := [f for f in funcs if f not in REWARD_FUNCS]:
+            raise ValueError(f"unknown reward_funcs {unknown}; known: {sorted(REWARD_FUNCS)}")
+        if len(set(funcs)) != len(funcs):
+            raise ValueError(f"reward_funcs lists a function twice: {funcs}")
+        if self.gamma > 0:
+            if "reasoning" in funcs:
+                raise ValueError("give the judge term one weight: gamma or reasoning's weight")
+            funcs, weights = [*funcs, "reasoning"], [*weights, self.gamma]
+        return funcs, weights
+
+    def advantage_scaling(self) -> str:
+        """``group`` or ``none`` (``scale_rewards``; true and false are accepted too)."""
+        value = self.scale_rewards
+        if isinstance(value, bool):
+            value = "group" if value else "none"
+        if value not in ("group", "none"):
+            raise ValueError(f"scale_rewards must be group or none, got {self.scale_rewards!r}")
+        return str(value)
 
     def reasoner(self) -> ReasonerConfig:
         """The settings every rollout of this stage runs with."""

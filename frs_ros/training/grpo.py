@@ -3,10 +3,21 @@ student stage of "Two-Stage Distillation").
 
 For every prompt the current policy writes G rollouts with ``Reasoner`` — generation stops
 at ``</plan>``, the tools run on the twin, ``<results>`` is appended, generation resumes —
-then each rollout gets the §5 reward, advantages are group-relative,
-A_i = (r_i - mean(r)) / (std(r) + 1e-4), and the clipped policy-gradient loss is averaged
-over model-written tokens only: engine-inserted ``<results>`` tokens are masked
-(``masking.encode_rollout``), exactly as in SFT.
+then each rollout gets the §5 rewards (``rewards.weighted_rewards``: the recipe's
+``reward_funcs`` with their ``reward_weights``, negatives scaled by ``negative_weight``),
+advantages are group-relative, A_i = r_i - mean(r) (``scale_rewards: none``, Dr. GRPO) or
+(r_i - mean(r)) / (std(r) + 1e-4) (``group``), and the clipped policy-gradient loss plus
+beta times the KL to the reference policy is averaged over model-written tokens only:
+engine-inserted ``<results>`` tokens are masked (``masking.encode_rollout``), exactly as in
+SFT.
+
+The KL term is TRL's: the per-token estimator exp(q - p) - (q - p) - 1 of KL(policy ||
+reference), p and q the policy's and the reference's log-probabilities of the sampled
+token. The reference is the policy the stage starts from: for LoRA over the base model, the
+base with the adapters disabled (peft's ``disable_adapter()``, no second copy of the
+model); when the stage continues an adapter (``init_adapter``, the student after SFT) or
+trains all weights, a copy of the starting trainable weights is swapped in for the
+reference pass, so GRPO is held near the SFT policy rather than pulled back to the base.
 
 Why this loop and not TRL's ``GRPOTrainer`` + ``rollout_func``: TRL's ``rollout_func`` is
 experimental (its docstring: "may change or be removed at any time"), must return
@@ -16,13 +27,14 @@ resume is not exact for rollout-based steps. Here rollouts come from the same
 one step is a pure function of (seed, step), which gives the exact kill-and-resume the
 project requires (see ``loop.py``). One optimisation step per batch of rollouts (TRL's
 default ``num_iterations=1``), so the importance ratio is 1 and no old-policy pass is
-needed; ``beta = 0`` (no reference-model KL), TRL's default too.
+needed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +50,14 @@ from frs_ros.training.judge import Judge, JudgeConfig
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
 from frs_ros.training.masking import IGNORE, collate, encode_rollout, token_logprobs
 from frs_ros.training.model import load_policy, save_policy
-from frs_ros.training.rewards import total_reward
+from frs_ros.training.rewards import weighted_rewards
 from frs_ros.training.sft import read_chains
 
 log = logging.getLogger(__name__)
 
 
 def group_advantages(rewards: Sequence[float], scale: bool = True) -> torch.Tensor:
+    """r - mean(r), divided by the group's std when ``scale``."""
     r = torch.tensor(rewards, dtype=torch.float32)
     a = r - r.mean()
     return a / (r.std(unbiased=False) + 1e-4) if scale else a
@@ -63,6 +76,33 @@ def group_stats(results: Sequence[Any], totals: Sequence[float]) -> dict[str, fl
     }
 
 
+def grpo_loss(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    advantages: torch.Tensor,
+    epsilon: float,
+    *,
+    frozen_prompt: bool = False,
+    ref_logprobs: torch.Tensor | None = None,
+    beta: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, KL): the clipped surrogate plus ``beta`` times the KL estimator to the
+    reference, both token means over the group's model-written tokens. Without
+    ``ref_logprobs`` the KL is 0 and not part of the loss."""
+    lp = token_logprobs(model, batch, frozen_prompt=frozen_prompt)
+    mask = (batch["labels"] != IGNORE).float()
+    n_tokens = mask.sum().clamp(min=1)
+    ratio = torch.exp(lp - lp.detach())
+    adv = advantages[:, None]
+    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
+    loss = -(surrogate * mask).sum() / n_tokens
+    if ref_logprobs is None:
+        return loss, torch.zeros(())
+    delta = ref_logprobs - lp
+    kl = ((torch.exp(delta) - delta - 1) * mask).sum() / n_tokens
+    return loss + beta * kl, kl.detach()
+
+
 def policy_loss(
     model: Any,
     batch: dict[str, torch.Tensor],
@@ -72,12 +112,49 @@ def policy_loss(
     frozen_prompt: bool = False,
 ) -> torch.Tensor:
     """Clipped surrogate, token-mean over the group's model-written tokens."""
-    lp = token_logprobs(model, batch, frozen_prompt=frozen_prompt)
-    mask = (batch["labels"] != IGNORE).float()
-    ratio = torch.exp(lp - lp.detach())
-    adv = advantages[:, None]
-    surrogate = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
-    return -(surrogate * mask).sum() / mask.sum().clamp(min=1)
+    return grpo_loss(model, batch, advantages, epsilon, frozen_prompt=frozen_prompt)[0]
+
+
+class Reference:
+    """Log-probabilities under the policy the stage starts from (the KL term's reference)."""
+
+    def __init__(self, model: Any, *, continued: bool) -> None:
+        from peft import PeftModel
+
+        # a fresh LoRA starts as the base itself: disabling its adapters gives the reference
+        self.snapshot: dict[str, torch.Tensor] | None = None
+        if continued or not isinstance(model, PeftModel):
+            self.snapshot = {
+                n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+            }
+
+    @contextmanager
+    def _weights(self, model: Any) -> Iterator[None]:
+        if self.snapshot is None:
+            with model.disable_adapter():
+                yield
+            return
+        params = dict(model.named_parameters())
+        current = {n: params[n].detach().clone() for n in self.snapshot}
+        try:
+            for n, v in self.snapshot.items():
+                params[n].data.copy_(v)
+            yield
+        finally:
+            for n, v in current.items():
+                params[n].data.copy_(v)
+
+    @torch.no_grad()
+    def logprobs(
+        self, model: Any, batch: dict[str, torch.Tensor], *, frozen_prompt: bool = False
+    ) -> torch.Tensor:
+        was_training = model.training
+        model.eval()  # no dropout: the reference is one fixed distribution
+        try:
+            with self._weights(model):
+                return token_logprobs(model, batch, frozen_prompt=frozen_prompt)
+        finally:
+            model.train(was_training)
 
 
 class RolloutScorer:
@@ -107,17 +184,23 @@ class RolloutScorer:
         model.train()  # HFRuntime put it in eval mode
         rollouts = [r.transcript.rollout for r in results]
         n = len(rollouts)
-        totals, parts = total_reward(
+        funcs, weights = cfg.rewards()
+        totals, parts = weighted_rewards(
             rollouts,
-            [sample.twin] * n,
-            [sample.gt] * n,
-            gamma=cfg.gamma,
+            funcs,
+            weights,
+            twin=[sample.twin] * n,
+            gt=[sample.gt] * n,
+            negative_weight=cfg.negative_weight,
             teacher_chain=[self.teacher.get(sample.id)] * n,
             judge=self.judge,
         )
         info = {
             "reward": sum(totals) / n,
             **{k: sum(v) / n for k, v in parts.items()},
+            # the share of rollouts answering "nothing": a policy learning to abstain
+            # everywhere shows here first
+            "empty": sum(r.outcome == "empty" for r in results) / n,
             **group_stats(results, totals),
         }
         return results, totals, info
@@ -135,9 +218,12 @@ def run_grpo(
     ensure_manifest(cfg.output_dir, stage_settings(name, cfg))
     samples = list(samples) if samples is not None else read_jsonl(cfg.train_file)
     teacher: dict[str, str] = {}
-    if cfg.gamma > 0:
+    if "reasoning" in cfg.rewards()[0]:
         if not cfg.teacher_chains:
-            raise ValueError("gamma > 0 needs teacher_chains (the SFT stage's kept_chains.jsonl)")
+            raise ValueError(
+                "the reasoning reward (gamma > 0) needs teacher_chains (the SFT stage's "
+                "kept_chains.jsonl)"
+            )
         teacher = {c.sample_id: c.rollout for c in read_chains(cfg.teacher_chains)}
         if judge is None:
             judge = Judge.from_config(JudgeConfig(**cfg.judge))
@@ -145,6 +231,8 @@ def run_grpo(
         cfg.model, cfg.lora, init_adapter=cfg.init_adapter, dtype=cfg.dtype
     )
     scorer = RolloutScorer(cfg, tokenizer, judge, teacher)
+    reference = Reference(model, continued=bool(cfg.init_adapter)) if cfg.beta > 0 else None
+    scale = cfg.advantage_scaling() == "group"
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def loss_fn(batch: Sequence[int], step: int) -> tuple[torch.Tensor, dict[str, float]]:
@@ -152,8 +240,8 @@ def run_grpo(
         for i in batch:
             seed = (cfg.optim.seed * 1_000_003 + step * 1009 + i) % 2**31
             results, totals, info = scorer(trainer.unwrapped(), samples[i], seed)
-            adv = group_advantages(totals, cfg.scale_rewards)
-            if bool((adv == 0).all()):
+            adv = group_advantages(totals, scale)
+            if reference is None and bool((adv == 0).all()):
                 # no signal: the surrogate is 0 whatever the log-probabilities, so skip the
                 # forward pass; a 0 still tied to the weights gives them zero (not absent)
                 # gradients, so the optimiser steps exactly as after the full computation
@@ -170,11 +258,23 @@ def run_grpo(
                     for r in results
                 ]
                 group = collate(encoded, pad)
-                losses.append(
-                    policy_loss(
-                        trainer.model, group, adv, cfg.epsilon, frozen_prompt=cfg.frozen_prompt
+                ref = None
+                if reference is not None:
+                    ref = reference.logprobs(
+                        trainer.unwrapped(), group, frozen_prompt=cfg.frozen_prompt
                     )
+                loss, kl = grpo_loss(
+                    trainer.model,
+                    group,
+                    adv,
+                    cfg.epsilon,
+                    frozen_prompt=cfg.frozen_prompt,
+                    ref_logprobs=ref,
+                    beta=cfg.beta,
                 )
+                losses.append(loss)
+                if reference is not None:
+                    info["kl"] = float(kl)
             infos.append(info)
         keys = infos[0].keys()
         return torch.stack(losses).mean(), {k: sum(d[k] for d in infos) / len(infos) for k in keys}
@@ -183,5 +283,6 @@ def run_grpo(
     result = trainer.train(stop_after=stop_after)
     if result.steps == trainer.steps and trainer.accelerator.is_main_process:
         save_policy(trainer.unwrapped(), tokenizer, str(Path(cfg.output_dir) / "final"))
-        plot_metrics(cfg.output_dir, ["reward", "accuracy", "format", "reasoning", "loss"])
+        keys = ["reward", *cfg.rewards()[0], "iou", "success", "empty", "kl", "loss"]
+        plot_metrics(cfg.output_dir, list(dict.fromkeys(keys)))
     return result

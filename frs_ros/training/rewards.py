@@ -1,22 +1,34 @@
-"""Rewards of docs/DESIGN.md §5 (FastReasonSeg §3), as plain functions like TRL reward functions:
-``f(completions, **columns) -> list[float]``, one value per completion.
+"""Rewards of docs/DESIGN.md §5 (FastReasonSeg §3), as plain functions in TRL's shape:
+``f(completions, **columns) -> list[float]``, one value per completion; a stage lists the
+ones it uses and their weights (``reward_funcs``, ``reward_weights`` of ``GRPOConfig``), and
+every function's mean is logged per step.
 
-- format: +0.5 when the rollout follows the protocol of §4 exactly (tag pairs present,
+- ``format``: +0.5 when the rollout follows the protocol of §4 exactly (tag pairs present,
   closed, ordered: reason, (plan results)*, answer, nothing but whitespace outside tags;
   ``protocol.check_format``) *and* its ``<answer>`` parses (``answer_ids``: the engine's
   bounded parser), else -0.5 — well-placed tags around an unparseable answer earn nothing.
-- accuracy: 1 when IoU(predicted union mask, ground truth) > 0.5 (strictly), else 0. The
-  masks of a video are compared over the whole window (intersections and unions summed over
-  frames). Empty target: an explicit empty answer (``"ids": []``) for an empty ground truth
-  has IoU 1 (correct); any mask for an empty ground truth has IoU 0. A rollout without a
-  parseable ``<answer>`` gets 0, even for an empty target — staying silent is not answering.
-- student total: format + accuracy + gamma * reasoning (gamma = 0.5), reasoning = the
-  judge's 0..1 score of the student chain against the teacher chain.
+- ``iou``: the graded accuracy, IoU(predicted union mask, ground truth) over the whole
+  window (intersections and unions summed over frames). An empty answer on a positive has
+  IoU 0, exactly what an answer naming a wrong object earns; on a negative (empty ground
+  truth) the explicit empty answer has IoU 1 and any mask 0. No parseable ``<answer>``
+  scores 0 even for an empty target: staying silent is not answering.
+- ``success``: the paper's accuracy, 1 when that IoU > 0.5 (strictly), else 0. Logged every
+  step as a metric whether or not it is a reward.
+- ``reasoning``: the judge's 0..1 score of the student chain against the teacher chain
+  (the paper's gamma term).
+
+``weighted_rewards`` sums them with their weights and scales the total of a negative
+sample (empty ground truth) by ``negative_weight``: with ``iou`` weighted 1, n =
+``negative_weight`` and a share p of negatives, a policy blind to the query that always
+abstains beats one that always answers only when its answers' mean IoU on positives is
+below p·n / (1 − p) — 0.17 for n = 0.5 and p = 0.25 — while a policy that abstains exactly
+on negatives beats both (``test/test_training_rewards.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from frs_ros.metrics import iou_counts
@@ -26,7 +38,7 @@ from frs_ros.twin import rle as rle_utils
 
 FORMAT_OK, FORMAT_BAD = 0.5, -0.5
 ACCURACY_IOU = 0.5
-GAMMA = 0.5
+GAMMA = 0.5  # the paper's weight of the judge term in the student stage
 
 GroundTruth = Mapping[int, RLE]  # frame index -> union mask; frames absent = empty
 
@@ -75,19 +87,41 @@ def accuracy_from_iou(iou: float) -> float:
     return 1.0 if iou > ACCURACY_IOU else 0.0
 
 
+def _check_columns(name: str, completions: Sequence[str], **columns: Sequence[Any]) -> None:
+    lengths = {k: len(v) for k, v in columns.items()}
+    if any(n != len(completions) for n in lengths.values()):
+        raise ValueError(
+            f"{name} needs one value per completion: {len(completions)} completions, "
+            + ", ".join(f"{n} {k}" for k, n in lengths.items())
+        )
+
+
+def iou_reward(
+    completions: Sequence[str], twin: Sequence[Twin], gt: Sequence[GroundTruth], **_: Any
+) -> list[float]:
+    """Graded accuracy: the IoU of each rollout's answer (``twin`` and ``gt`` are per
+    completion, as TRL passes dataset columns)."""
+    _check_columns("iou_reward", completions, twin=twin, gt=gt)
+    return [rollout_iou(t, c, g) for c, t, g in zip(completions, twin, gt, strict=True)]
+
+
 def accuracy_reward(
     completions: Sequence[str], twin: Sequence[Twin], gt: Sequence[GroundTruth], **_: Any
 ) -> list[float]:
-    """``twin`` and ``gt`` are per completion (TRL passes dataset columns that way)."""
-    if not len(completions) == len(twin) == len(gt):
-        raise ValueError(
-            f"accuracy_reward needs one twin and gt per completion: {len(completions)} "
-            f"completions, {len(twin)} twins, {len(gt)} gts"
-        )
+    """The paper's binary accuracy: 1 when the answer's IoU > 0.5, else 0."""
+    _check_columns("accuracy_reward", completions, twin=twin, gt=gt)
     return [
         accuracy_from_iou(rollout_iou(t, c, g))
         for c, t, g in zip(completions, twin, gt, strict=True)
     ]
+
+
+success_reward = accuracy_reward
+
+
+def is_negative(gt: GroundTruth) -> bool:
+    """An empty-target sample: no frame of its ground truth has a pixel."""
+    return all(rle_utils.area(m) == 0 for m in gt.values())
 
 
 def reasoning_chain(rollout: str) -> str:
@@ -112,34 +146,58 @@ def _model_blocks(rollout: str) -> list[tuple[str, str]]:
 
 
 def reasoning_reward(
-    completions: Sequence[str], teacher_chain: Sequence[str | None], judge: Any, **_: Any
+    completions: Sequence[str],
+    teacher_chain: Sequence[str | None] | None = None,
+    judge: Any = None,
+    **_: Any,
 ) -> list[float]:
     """The judge's 0..1 score of each student chain against its teacher chain; 0 when the
     sample has no teacher chain."""
+    if judge is None or teacher_chain is None:
+        raise ValueError("the reasoning reward needs a judge and the teacher chains")
     return [
         judge.score(reasoning_chain(c), reasoning_chain(t)) if t else 0.0
         for c, t in zip(completions, teacher_chain, strict=True)
     ]
 
 
-def total_reward(
+RewardFunc = Callable[..., list[float]]
+#: The reward functions a recipe can name in ``reward_funcs``.
+REWARD_FUNCS: dict[str, RewardFunc] = {
+    "format": format_reward,
+    "iou": iou_reward,
+    "success": success_reward,
+    "reasoning": reasoning_reward,
+}
+#: Logged every step whether or not they are rewards (the paper's success is the metric).
+ALWAYS_LOGGED: tuple[str, ...] = ("iou", "success")
+
+
+def weighted_rewards(
     completions: Sequence[str],
+    funcs: Sequence[str],
+    weights: Sequence[float],
+    *,
     twin: Sequence[Twin],
     gt: Sequence[GroundTruth],
-    *,
-    gamma: float = 0.0,
-    teacher_chain: Sequence[str | None] | None = None,
-    judge: Any = None,
+    negative_weight: float = 1.0,
+    **columns: Any,
 ) -> tuple[list[float], dict[str, list[float]]]:
-    """format + accuracy (+ gamma * reasoning when ``gamma`` > 0): totals and components."""
+    """Totals sum_k weights[k] * funcs[k](completion), times ``negative_weight`` on
+    negatives; and each function's raw values (``ALWAYS_LOGGED`` ones included) to log.
+    ``columns`` go to every function (``teacher_chain`` and ``judge`` for ``reasoning``)."""
+    if len(funcs) != len(weights):
+        raise ValueError(f"{len(funcs)} reward functions but {len(weights)} weights")
+    unknown = [f for f in funcs if f not in REWARD_FUNCS]
+    if unknown:
+        raise ValueError(f"unknown reward functions {unknown}; known: {sorted(REWARD_FUNCS)}")
+    _check_columns("weighted_rewards", completions, twin=twin, gt=gt)
     parts = {
-        "format": format_reward(completions),
-        "accuracy": accuracy_reward(completions, twin, gt),
+        name: [float(v) for v in REWARD_FUNCS[name](completions, twin=twin, gt=gt, **columns)]
+        for name in dict.fromkeys([*funcs, *ALWAYS_LOGGED])
     }
-    if gamma > 0:
-        if judge is None or teacher_chain is None:
-            raise ValueError("gamma > 0 needs a judge and the teacher chains")
-        parts["reasoning"] = reasoning_reward(completions, teacher_chain, judge)
-    weights = {"format": 1.0, "accuracy": 1.0, "reasoning": gamma}
-    totals = [sum(weights[k] * v[i] for k, v in parts.items()) for i in range(len(completions))]
+    totals = []
+    for i, g in enumerate(gt):
+        total = math.fsum(w * parts[name][i] for name, w in zip(funcs, weights, strict=True))
+        totals.append(total * negative_weight if is_negative(g) else total)
     return totals, parts
