@@ -191,3 +191,28 @@ def test_default_eval_folder_is_named_after_its_settings(tmp_path):
     assert a != b and a.name.startswith("hf-Qwen__Qwen3-0.6B-twin-")
     assert folder("--model", "Qwen/Qwen3-0.6B", "--prompt", "brief") != a
     assert folder("--model", "Qwen/Qwen3-0.6B") == a  # stable
+
+
+def test_predictions_keep_the_rollout_text(splits, tmp_path):
+    samples = splits["test"]
+    evaluate(samples, OraclePredictor(), tmp_path / "o", progress=False, chart=False)
+    records = [json.loads(line) for line in (tmp_path / "o" / PREDICTIONS).open()]
+    by_id = {s.id: s for s in samples}
+    assert records and all(r["rollout"] == by_id[r["id"]].chain for r in records)
+    assert all("<answer>" in r["rollout"] for r in records)
+
+
+def test_cli_eval_heldout_prints_confidence_intervals(tmp_path, capsys):
+    out = tmp_path / "h"
+    argv = ["eval", "heldout", "--method", "largest", "--out", str(out), "--no-progress"]
+    assert main([*argv, "--limit", "40", "--bootstrap", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "95 % bootstrap confidence intervals** (200 resamples, seed 0)" in printed
+    for scope in ("All", "Semantic", "Spatial", "Temporal"):
+        assert f"| {scope} |" in printed
+    rows = json.loads((out / "metrics_ci.json").read_text())["rows"]
+    assert [r["scope"] for r in rows] == ["all", "semantic", "spatial", "temporal"]
+    value, lo, hi = rows[0]["J"]
+    assert lo <= value <= hi and hi - lo > 0.01  # a real spread, not a point
+    assert (out / "metrics.md").read_text().count("bootstrap confidence intervals") == 1
+    assert main(["eval", "heldout", "--bootstrap", "-1", "--out", str(tmp_path / "x")]) == 2

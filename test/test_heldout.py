@@ -18,6 +18,7 @@ from frs_ros.benchmark.heldout import (
     HeldoutSpec,
     heldout_text,
     load_heldout,
+    load_reworded,
     sha256_text,
 )
 from frs_ros.metrics import CATEGORIES, LEVELS
@@ -90,3 +91,31 @@ def test_disjoint_from_train_scenes(heldout):
         assert key not in train_twins
         assert (s.query, key) not in train_pairs
     assert len({_twin_key(s.twin) for s in heldout}) == len(heldout)  # no scene twice
+
+
+def test_reworded_set_keeps_scenes_and_answers_in_new_words(heldout):
+    reworded = load_reworded(heldout)
+    assert 30 <= len(reworded) <= 40
+    by_id = {s.id: s for s in heldout}
+    template_queries = {s.query for s in heldout}
+    template_queries |= {s.query for s in generate_split("train", 3, seed=0, progress=False)}
+    for s in reworded:
+        src = by_id[s.extra["source"]]
+        assert s.twin is src.twin and s.gt == src.gt and s.gt_ids == src.gt_ids
+        assert s.query not in template_queries  # worded as no template words it
+        assert (s.category, s.level, s.negative) == (src.category, src.level, src.negative)
+    assert {(s.category, s.level) for s in reworded} == {
+        (c, lv) for c in CATEGORIES for lv in LEVELS
+    }
+    assert sum(s.negative for s in reworded) / len(reworded) >= 0.25
+    assert len({s.id for s in reworded}) == len(reworded)
+
+
+def test_frs_eval_reworded_with_the_oracle(tmp_path):
+    out = tmp_path / "rw"
+    cmd = [sys.executable, "-m", "frs_ros.cli", "eval", "reworded", "--method", "oracle"]
+    run = subprocess.run([*cmd, "--out", str(out), "--no-progress"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "| All | 27 / 9 | 1.000 [1.000, 1.000]" in run.stdout
+    records = [json.loads(line) for line in (out / "predictions.jsonl").open()]
+    assert len(records) == len(load_reworded()) and all(r["rollout"] for r in records)

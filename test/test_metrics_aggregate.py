@@ -219,3 +219,57 @@ def test_custom_categories_and_levels_for_image_benchmarks():
     acc.add("q", "long", 1, m, m)
     md = acc.to_markdown(metrics=("gIoU", "cIoU"))
     assert "| Long | 1.000 | 1.000 |" in md and "| Short | - | - |" in md
+
+
+def _result(i: int, j: float, negative: bool = False, pred_area: int = 0, cat="semantic"):
+    from frs_ros.metrics import SampleResult
+
+    if negative:
+        return SampleResult(
+            f"n{i}", cat, 1, True, 1.0 if pred_area == 0 else 0.0, 1.0, 0, pred_area, pred_area
+        )
+    inter = round(100 * j)
+    return SampleResult(f"p{i}", cat, 1, False, j, j, inter, 100, max(pred_area, inter))
+
+
+def test_bootstrap_interval_of_a_known_case():
+    from scipy import stats
+
+    from frs_ros.metrics.aggregate import bootstrap_ci
+
+    # 100 positives, half right (J 1) and half wrong (J 0): the mean is 0.5 and its 95 %
+    # interval is about 0.5 +- 1.96 * sqrt(0.25 / 100) = [0.40, 0.60]
+    results = [_result(i, float(i % 2)) for i in range(100)]
+    ci = bootstrap_ci(results, n_resamples=2000, seed=1)
+    value, lo, hi = ci["J"]
+    assert value == 0.5 and ci["gIoU"][0] == 0.5 and ci["success"][0] == 0.5
+    assert lo == pytest.approx(0.40, abs=0.015) and hi == pytest.approx(0.60, abs=0.015)
+    ref = stats.bootstrap(
+        ([r.j for r in results],), np.mean, n_resamples=2000, method="percentile", rng=1
+    ).confidence_interval
+    assert lo == pytest.approx(ref.low, abs=0.02) and hi == pytest.approx(ref.high, abs=0.02)
+    again = bootstrap_ci(results, n_resamples=2000, seed=1)  # seeded
+    assert all(again[m] == ci[m] for m in ("J", "gIoU", "success"))
+    assert np.isnan(ci["R"][0]) and np.isnan(ci["rejection"][0])  # no negatives: no R
+
+
+def test_bootstrap_r_and_rejection_and_degenerate_intervals():
+    from frs_ros.metrics.aggregate import bootstrap_ci
+
+    perfect = [_result(i, 1.0, pred_area=100) for i in range(10)]
+    perfect += [_result(i, 0.0, negative=True) for i in range(5)]
+    ci = bootstrap_ci(perfect, n_resamples=200)
+    assert ci["J"] == (1.0, 1.0, 1.0) and ci["R"] == (1.0, 1.0, 1.0)
+    assert ci["rejection"] == (1.0, 1.0, 1.0) and ci["success"] == (1.0, 1.0, 1.0)
+    # every negative answered with 50 pixels: R = 1 - 250 / 1000, nothing rejected
+    leaky = perfect[:10] + [_result(i, 0.0, negative=True, pred_area=50) for i in range(5)]
+    acc = MetricsAccumulator()
+    for r in leaky:
+        acc.add_result(r)
+    ci = bootstrap_ci(leaky, n_resamples=500)
+    assert ci["R"][0] == pytest.approx(acc.overall()["R"]) == pytest.approx(0.75)
+    assert ci["R"][1] < 0.75 < ci["R"][2] and ci["rejection"][0] == 0.0
+    assert ci["success"][0] == pytest.approx(10 / 15)
+    md = acc.ci_markdown(n_resamples=100)
+    assert "| All | 10 / 5 |" in md and "| Semantic | 10 / 5 |" in md
+    assert "| Spatial | 0 / 0 | - | - | - | - | - |" in md  # no samples, no interval

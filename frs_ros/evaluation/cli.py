@@ -70,6 +70,12 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         "resuming one made with other settings is refused",
     )
     p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="resamples of the 95 %% confidence intervals (seeded; 0: none)",
+    )
     add_reasoner_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="random baseline seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -231,6 +237,8 @@ def load_eval_data(data: str, split: str) -> tuple[list[Sample], Path]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.bootstrap < 0:
+        raise ValueError(f"--bootstrap must be >= 0, got {args.bootstrap}")
     samples, path = load_eval_data(args.data, args.split)
     if not samples:
         raise ValueError(f"{path} holds no samples")
@@ -253,6 +261,7 @@ def run_eval(args: argparse.Namespace) -> int:
         pipeline=pipeline,
         limit=args.limit,
         progress=not args.no_progress,
+        bootstrap=args.bootstrap,
     )
     print(report.markdown())
     if report.n_new < len(report.metrics):

@@ -8,8 +8,12 @@ Modes:
   reasoning. Perceived track ids differ from the ground truth, so only masks are compared.
 
 Resumable: one JSON line per scored sample is appended (and flushed to disk) to
-``predictions.jsonl``; a rerun with the same output folder skips the samples already
-there, and a line cut short by a kill is dropped and redone.
+``predictions.jsonl`` (ids, outcome, scores and the rollout text, so a failure can be
+read); a rerun with the same output folder skips the samples already there, and a line cut
+short by a kill is dropped and redone.
+
+Reports: the category x level tables, bootstrap 95 % confidence intervals overall and per
+category (``MetricsAccumulator.ci_markdown``; ``metrics_ci.json``) and the efficiency table.
 """
 
 from __future__ import annotations
@@ -47,9 +51,13 @@ class EvalReport:
     out_dir: Path
     n_new: int  # samples evaluated by this run (the rest were resumed)
     chain_failures: list[str]  # oracle only: samples whose replay differed from the chain
+    bootstrap: int = 1000  # resamples of the confidence intervals (0: none)
 
     def markdown(self) -> str:
-        return self.metrics.to_markdown() + "\n" + efficiency_markdown([self.efficiency])
+        parts = [self.metrics.to_markdown()]
+        if self.bootstrap and len(self.metrics):
+            parts.append(self.metrics.ci_markdown(n_resamples=self.bootstrap))
+        return "\n".join([*parts, efficiency_markdown([self.efficiency])])
 
 
 def peak_rss_bytes() -> int:
@@ -121,6 +129,7 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     chart: bool = True,
+    bootstrap: int = 1000,
 ) -> EvalReport:
     """Evaluate ``predictor`` on ``samples``; write predictions, tables, chart, efficiency."""
     if mode not in MODES:
@@ -155,9 +164,9 @@ def evaluate(
             n_new += 1
 
     efficiency = _efficiency(records, predictor, mode, pipeline)
-    _write_reports(out, acc, efficiency, chart)
+    _write_reports(out, acc, efficiency, chart, bootstrap)
     failures = [r["id"] for r in records if r.get("chain_ok") is False]
-    return EvalReport(acc, efficiency, out, n_new, failures)
+    return EvalReport(acc, efficiency, out, n_new, failures, bootstrap)
 
 
 def _evaluate_one(
@@ -189,6 +198,7 @@ def _evaluate_one(
         "n_tokens": pred.n_tokens,
         "rounds": pred.rounds,
         "chain_ok": pred.chain_ok,
+        "rollout": pred.rollout,
         "n_frames": len(sample.twin),
         "perception_s": t1 - t0,
         "reasoning_s": t2 - t1,
@@ -259,11 +269,27 @@ def efficiency_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _write_reports(
-    out: Path, acc: MetricsAccumulator, efficiency: dict[str, Any], chart: bool
+    out: Path, acc: MetricsAccumulator, efficiency: dict[str, Any], chart: bool, bootstrap: int
 ) -> None:
-    (out / "metrics.md").write_text(
-        acc.to_markdown(metrics=("J", "F", "J&F", "gIoU", "cIoU", "R")), encoding="utf-8"
-    )
+    tables = acc.to_markdown(metrics=("J", "F", "J&F", "gIoU", "cIoU", "R"))
+    if bootstrap and len(acc):
+        tables += "\n" + acc.ci_markdown(n_resamples=bootstrap)
+        rows = acc.confidence_intervals(n_resamples=bootstrap)
+        safe = [
+            {
+                k: [None if isinstance(v, float) and v != v else v for v in val]
+                if isinstance(val, tuple)
+                else val
+                for k, val in row.items()
+            }
+            for row in rows
+        ]
+        (out / "metrics_ci.json").write_text(
+            json.dumps({"resamples": bootstrap, "confidence": 0.95, "seed": 0, "rows": safe})
+            + "\n",
+            encoding="utf-8",
+        )
+    (out / "metrics.md").write_text(tables, encoding="utf-8")
     acc.write_csv(out / "metrics.csv")
     acc.write_json(out / "metrics.json")
     (out / "efficiency.md").write_text(efficiency_markdown([efficiency]), encoding="utf-8")

@@ -29,6 +29,7 @@ class Prediction:
     n_tokens: int = 0
     rounds: int = 0
     chain_ok: bool | None = None  # oracle only: the engine reproduced the chain exactly
+    rollout: str = ""  # what the model wrote and the engine appended, to read failures
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +55,7 @@ class OraclePredictor:
             n_tokens=result.n_tokens,
             rounds=result.rounds,
             chain_ok=result.transcript.rollout == sample.chain,
+            rollout=result.transcript.rollout,
         )
 
 
@@ -104,6 +106,7 @@ class ReasonerPredictor:
             outcome=answer.outcome,
             n_tokens=answer.result.n_tokens,
             rounds=answer.result.rounds,
+            rollout=answer.result.transcript.rollout,
             extra={"unknown_ids": answer.unknown_ids},
         )
 

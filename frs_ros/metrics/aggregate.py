@@ -21,6 +21,12 @@ the survey takes R from; a cell without positives has no region metrics (NaN, sh
 a cell without negatives has no R.
 
 Only per-sample scalars are kept, never masks, so memory is O(samples) and small.
+
+Confidence intervals (``bootstrap_ci``): percentile bootstrap over samples (resampled with
+replacement, positives and negatives together, so R's two sums move jointly), seeded, for
+J, gIoU, R, the success rate (the paper's accuracy: the sample IoU > 0.5, over all samples;
+a negative succeeds when nothing is predicted) and the rejection rate (negatives with no
+predicted pixel).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ LEVELS: tuple[int, ...] = (1, 2, 3)
 #: Metric names, in table order.
 METRICS: tuple[str, ...] = ("gIoU", "cIoU", "J", "F", "J&F", "R")
 AVG = "Avg."
+#: Metrics with bootstrap confidence intervals, in table order.
+CI_METRICS: tuple[str, ...] = ("J", "gIoU", "R", "success", "rejection")
+SUCCESS_IOU = 0.5
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,63 @@ def _json_safe(row: dict[str, float | int | str]) -> dict[str, float | int | str
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
 
+def bootstrap_ci(
+    results: Sequence[SampleResult],
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """``metric -> (value, low, high)`` for ``CI_METRICS``: the value on ``results`` and the
+    percentile bootstrap interval (NaN when the metric is undefined, e.g. R without
+    negatives). Resamples that happen to hold no positive (or no negative) are left out of
+    that metric's interval."""
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n = len(results)
+    if n == 0:
+        return dict.fromkeys(CI_METRICS, (math.nan, math.nan, math.nan))
+    neg = np.array([r.negative for r in results], dtype=bool)
+    cols = {
+        "j": np.array([r.j for r in results]),
+        "iou": np.array([r.iou for r in results]),
+        "area": np.array([r.pred_area for r in results], dtype=np.float64),
+    }
+    rng = np.random.default_rng(seed)
+    # row 0 is the sample itself, the rest are resamples: one vectorised computation
+    idx = np.vstack([np.arange(n)[None], rng.integers(0, n, size=(n_resamples, n))])
+    values = _resampled_metrics(neg[idx], {k: v[idx] for k, v in cols.items()})
+    alpha = (1.0 - confidence) / 2.0
+    out = {}
+    for name, v in values.items():
+        boot = v[1:][~np.isnan(v[1:])]
+        if math.isnan(v[0]) or boot.size == 0:
+            out[name] = (float(v[0]), math.nan, math.nan)
+            continue
+        lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+        out[name] = (float(v[0]), float(lo), float(hi))
+    return out
+
+
+def _resampled_metrics(neg: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """CI_METRICS per row of a (resamples, n) index matrix (NaN where undefined)."""
+    pos = ~neg
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j = np.where(n_pos > 0, (cols["j"] * pos).sum(axis=1) / n_pos, np.nan)
+        giou = np.where(n_pos > 0, (cols["iou"] * pos).sum(axis=1) / n_pos, np.nan)
+        fp, tp_area = (cols["area"] * neg).sum(axis=1), (cols["area"] * pos).sum(axis=1)
+        # robustness(): 1 - fp / predicted area on positives, clamped; no area: 1 iff no fp
+        r = np.where(tp_area > 0, np.maximum(0.0, 1.0 - fp / tp_area), (fp == 0).astype(float))
+        r = np.where(n_neg > 0, r, np.nan)
+        rejected = ((cols["area"] == 0) & neg).sum(axis=1)
+        rejection = np.where(n_neg > 0, rejected / n_neg, np.nan)
+    success = (cols["iou"] > SUCCESS_IOU).mean(axis=1)
+    return {"J": j, "gIoU": giou, "R": r, "success": success, "rejection": rejection}
+
+
 class MetricsAccumulator:
     """Collects per-sample scores and reports them per category x level.
 
@@ -305,6 +371,55 @@ class MetricsAccumulator:
             rows.append(row)
         rows.append({"category": "all", "level": "all"} | self.overall())
         return rows
+
+    def confidence_intervals(
+        self, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    ) -> list[dict[str, object]]:
+        """Bootstrap intervals (``bootstrap_ci``) over all samples, then per category: one
+        record each with the counts and ``metric -> (value, low, high)``."""
+        scopes: list[tuple[str, list[SampleResult]]] = [("all", list(self._results.values()))]
+        scopes += [
+            (c, [r for r in self._results.values() if r.category == c]) for c in self.categories
+        ]
+        rows: list[dict[str, object]] = []
+        for name, members in scopes:
+            row: dict[str, object] = {
+                "scope": name,
+                "n_pos": sum(not r.negative for r in members),
+                "n_neg": sum(r.negative for r in members),
+            }
+            row |= bootstrap_ci(members, n_resamples=n_resamples, confidence=confidence, seed=seed)
+            rows.append(row)
+        return rows
+
+    def ci_markdown(
+        self, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0, digits: int = 3
+    ) -> str:
+        """Markdown: J, gIoU, R, success and rejection rates with their bootstrap intervals,
+        overall and per category."""
+        rows = self.confidence_intervals(n_resamples=n_resamples, confidence=confidence, seed=seed)
+        names = {"success": "Success (IoU > 0.5)", "rejection": "Rejection (negatives)"}
+        pct = f"{100 * confidence:g} %"
+        lines = [
+            f"**{pct} bootstrap confidence intervals** ({n_resamples} resamples, seed {seed})",
+            "",
+            "| Scope | Samples (pos / neg) | "
+            + " | ".join(names.get(m, m) for m in CI_METRICS)
+            + " |",
+            "|---|---:|" + "---:|" * len(CI_METRICS),
+        ]
+        for row in rows:
+            cells = []
+            for m in CI_METRICS:
+                value, lo, hi = row[m]  # type: ignore[misc]
+                cell = _fmt(value, digits)
+                if not math.isnan(lo):
+                    cell += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+                cells.append(cell)
+            scope = "All" if row["scope"] == "all" else str(row["scope"]).capitalize()
+            counts = f"{row['n_pos']} / {row['n_neg']}"
+            lines.append(f"| {scope} | {counts} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ writers
 
