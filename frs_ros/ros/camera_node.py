@@ -22,7 +22,7 @@ class CameraNode(FrsNode):
         super().__init__("frs_camera", **kwargs)
         self.input: FrameInput | None = None
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> TransitionCallbackReturn:
         qos = qos_from(self.param("output_reliability"))
         get = self.types.get
         self.rgb_pub = self.create_publisher(get("sensor_msgs/msg/Image"), "frs/rgb", qos)

@@ -6,6 +6,7 @@ from typing import Any
 
 import rclpy
 
+from frs_ros.ros.admin import cli_node
 from frs_ros.ros.interfaces import RclpyTypes
 
 
@@ -23,13 +24,12 @@ def ask(
     track: bool = False,
     wait_s: float = 120.0,
 ) -> Any:
-    """Call ``/<namespace>/reason_segment``; the ReasonSegment response."""
+    """Call ``/<namespace>/reason_segment``; the ReasonSegment response. Ctrl-C raises
+    KeyboardInterrupt."""
     types = RclpyTypes()
     srv = types.get("frs_ros/srv/ReasonSegment")
     name = resolve_name(namespace, "reason_segment")
-    rclpy.init()
-    try:
-        node = rclpy.create_node("frs_ask")
+    with cli_node("frs_ask") as node:
         client = node.create_client(srv, name)
         if not client.wait_for_service(timeout_sec=min(wait_s, 30.0)):
             raise TimeoutError(f"no {name} service (is `frs ros up` running?)")
@@ -41,5 +41,3 @@ def ask(
         if not future.done():
             raise TimeoutError(f"{name} gave no answer within {wait_s:g} s")
         return future.result()
-    finally:
-        rclpy.try_shutdown()

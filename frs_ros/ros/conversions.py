@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from frs_ros import validation
 from frs_ros.io.messages import MessageTypes, image_message, split_stamp
 from frs_ros.reasoning.answers import FrameMasks
 from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
@@ -98,7 +99,23 @@ def object_to_msg(types: MessageTypes, obj: TwinObject) -> Any:
     )
 
 
-def msg_to_object(msg: Any) -> TwinObject:
+def _attributes(text: str, where: str) -> dict[str, Any]:
+    try:
+        attributes = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: attributes_json is not JSON ({exc})") from None
+    return dict(validation.mapping(attributes, f"{where}: attributes_json"))
+
+
+def msg_to_object(msg: Any, where: str = "twin object") -> TwinObject:
+    """A TwinObject message as the core's object; bad content (a mask whose run lengths do
+    not cover its size, attributes that are not a JSON object, ...) -> ValueError naming
+    the object."""
+    where = f"{where} {int(msg.id)}"
+    mask = validation.rle(
+        {"size": [int(msg.mask_height), int(msg.mask_width)], "counts": str(msg.mask_counts)},
+        f"{where}: mask",
+    )
     depth = None
     if msg.has_depth:
         depth = DepthStats(
@@ -110,12 +127,21 @@ def msg_to_object(msg: Any) -> TwinObject:
             source=msg.depth_source,
             valid_ratio=float(msg.depth_valid_ratio),
         )
+    try:
+        return _object(msg, mask, depth, _attributes(msg.attributes_json, where))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _object(
+    msg: Any, mask: dict[str, Any], depth: DepthStats | None, attributes: dict[str, Any]
+) -> TwinObject:
     return TwinObject(
         id=int(msg.id),
         label=str(msg.label),
         score=float(msg.score),
         bbox=tuple(float(v) for v in msg.bbox),
-        mask={"size": [int(msg.mask_height), int(msg.mask_width)], "counts": str(msg.mask_counts)},
+        mask=mask,
         area=int(msg.area),
         area_ratio=float(msg.area_ratio),
         centroid=tuple(float(v) for v in msg.centroid),
@@ -123,7 +149,7 @@ def msg_to_object(msg: Any) -> TwinObject:
         centroid_3d=tuple(float(v) for v in msg.centroid_3d) if msg.has_centroid_3d else None,
         level=str(msg.level),
         parent=int(msg.parent) if msg.has_parent else None,
-        attributes=json.loads(msg.attributes_json or "{}"),
+        attributes=attributes,
     )
 
 
@@ -139,14 +165,19 @@ def frame_to_msg(types: MessageTypes, frame: FrameTwin) -> Any:
 
 
 def msg_to_frame(msg: Any) -> FrameTwin:
-    return FrameTwin(
-        index=int(msg.index),
-        stamp=time_to_stamp(msg.header.stamp),
-        width=int(msg.width),
-        height=int(msg.height),
-        objects=[msg_to_object(o) for o in msg.objects],
-        frame_id=str(msg.header.frame_id),
-    )
+    where = f"twin frame {int(msg.index)}"
+    objects = [msg_to_object(o, f"{where}, object") for o in msg.objects]
+    try:
+        return FrameTwin(
+            index=int(msg.index),
+            stamp=time_to_stamp(msg.header.stamp),
+            width=int(msg.width),
+            height=int(msg.height),
+            objects=objects,
+            frame_id=str(msg.header.frame_id),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def twin_to_msg(types: MessageTypes, twin: Twin) -> Any:
@@ -159,6 +190,9 @@ def twin_to_msg(types: MessageTypes, twin: Twin) -> Any:
 
 
 def msg_to_twin(msg: Any) -> Twin:
+    """A Twin message as the core's twin; bad content -> ValueError saying where."""
+    if not msg.frames:
+        raise ValueError("the Twin message has no frames")
     return Twin(frames=[msg_to_frame(f) for f in msg.frames])
 
 

@@ -9,9 +9,11 @@ queries waiting for the reasoner never starve perception (docs/ros.md, "Threads"
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -31,6 +33,27 @@ except ImportError:
     message_filters = None
 
 RELIABILITIES = ("sensor_data", "reliable", "best_effort")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(node: Any, what: str, fallback: Callable[..., Any] | None = None) -> Callable[[F], F]:
+    """Decorate a subscription, service or timer callback of ``node``: an exception it raises
+    is logged (``dropping <what>: ...``) and the message dropped, instead of leaving the
+    executor, which would stop every callback of the node (services included). A service
+    callback passes ``fallback``, which builds the response from the same arguments."""
+
+    def wrap(callback: F) -> F:
+        @functools.wraps(callback)
+        def safe(*args: Any) -> Any:
+            try:
+                return callback(*args)
+            except Exception as exc:
+                node.get_logger().error(f"dropping {what}: {type(exc).__name__}: {exc}")
+                return fallback(*args) if fallback is not None else None
+
+        return safe  # type: ignore[return-value]
+
+    return wrap
 
 
 def qos_from(reliability: str, depth: int = 5) -> QoSProfile:
@@ -50,7 +73,9 @@ class FrsNode(LifecycleNode):
     """Lifecycle node with declared parameters (``PARAMS``) and the message-class provider.
 
     ``autostart`` (default true) configures and activates at start, so ``ros2 run`` works
-    without a lifecycle manager; set it false to drive the transitions yourself.
+    without a lifecycle manager; set it false to drive the transitions yourself. Subclasses
+    implement ``configure()``: whatever it raises fails the transition with the reason
+    logged, and the node stays unconfigured, ready for another try.
     """
 
     PARAMS: ClassVar[dict[str, Any]] = {}
@@ -68,6 +93,16 @@ class FrsNode(LifecycleNode):
     def param(self, name: str) -> Any:
         return self.get_parameter(name).value
 
+    def configure(self) -> TransitionCallbackReturn:
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return self.configure()
+        except Exception as exc:  # rclpy would swallow it unlogged
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.FAILURE
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
         return TransitionCallbackReturn.SUCCESS
@@ -75,6 +110,55 @@ class FrsNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = False
         return TransitionCallbackReturn.SUCCESS
+
+
+class Liveness:
+    """How long since an input (twins, frames) last arrived; a warning is logged once per
+    stall when it is silent for more than ``stale_s`` seconds (0 turns the warning off)
+    while the node is active, and an info line when it comes back. Wall clock, not message
+    stamps: a replayed bag's stamps may be old while its messages arrive on time."""
+
+    def __init__(self, node: FrsNode, what: str, stale_s: float) -> None:
+        if not stale_s >= 0:
+            raise ValueError(f"the staleness limit for {what} must be >= 0 s, got {stale_s}")
+        self.node, self.what, self.stale_s = node, what, float(stale_s)
+        self.last: float | None = None
+        self._warned = False
+        period = min(max(self.stale_s / 4, 0.1), 1.0)
+        self.timer = (
+            node.create_timer(
+                period, guarded(node, f"{what} liveness check")(self.check), node.light_group
+            )
+            if self.stale_s > 0
+            else None
+        )
+
+    def beat(self) -> None:
+        self.last = time.monotonic()
+        if self._warned:
+            self._warned = False
+            self.node.get_logger().info(f"{self.what} arriving again")
+
+    def age(self) -> float | None:
+        """Seconds since the last arrival; None before the first."""
+        return None if self.last is None else time.monotonic() - self.last
+
+    def stale(self) -> bool:
+        age = self.age()
+        return self.stale_s > 0 and age is not None and age > self.stale_s
+
+    def check(self) -> None:
+        if self.node.active and not self._warned and self.stale():
+            self._warned = True
+            self.node.get_logger().warning(
+                f"no {self.what} for {self.age():.1f} s (more than {self.stale_s:g} s): "
+                "is the node that publishes them running?"
+            )
+
+    def destroy(self) -> None:
+        if self.timer is not None:
+            self.node.destroy_timer(self.timer)
+            self.timer = None
 
 
 class FrameInput:
@@ -94,6 +178,7 @@ class FrameInput:
         "image_reliability": "sensor_data",
         "depth_reliability": "sensor_data",
         "camera_info_reliability": "reliable",
+        "frame_stale_s": 10.0,  # warn when no frame arrives for this long (0: never)
     }
 
     def __init__(self, node: FrsNode, on_frame: Callable[[Frame], None]) -> None:
@@ -101,6 +186,7 @@ class FrameInput:
         self.on_frame = on_frame
         p = node.param
         self.limiter = RateLimiter(float(p("max_rate_hz")))
+        self.liveness = Liveness(node, "frames", float(p("frame_stale_s")))
         image_type = "sensor_msgs/msg/" + ("CompressedImage" if p("use_compressed") else "Image")
         image_topic = str(p("image_topic"))
         if p("use_compressed") and not image_topic.endswith("/compressed"):
@@ -116,6 +202,7 @@ class FrameInput:
                 ),
             ]
         queue, slop = int(p("sync_queue_size")), float(p("slop"))
+        callback = guarded(node, "frame")(self._callback)
         if message_filters is not None:
             self._subscribers = [
                 message_filters.Subscriber(
@@ -132,19 +219,17 @@ class FrameInput:
                 self.sync = message_filters.ApproximateTimeSynchronizer(
                     self._subscribers, queue, slop
                 )
-                self.sync.registerCallback(self._callback)
+                self.sync.registerCallback(callback)
             else:
-                self._subscribers[0].registerCallback(self._callback)
+                self._subscribers[0].registerCallback(callback)
             return
         # No message_filters (pip-only route): plain subscriptions feed the same pairing.
-        sync = (
-            ApproximateSync(len(inputs), queue, slop, self._callback) if len(inputs) > 1 else None
-        )
+        sync = ApproximateSync(len(inputs), queue, slop, callback) if len(inputs) > 1 else None
         self.subscriptions = [
             node.create_subscription(
                 node.types.get(t),
                 topic,
-                self._callback if sync is None else partial(sync.add, i),
+                callback if sync is None else guarded(node, "frame")(partial(sync.add, i)),
                 qos_from(rel),
                 callback_group=node.heavy_group,
             )
@@ -152,21 +237,17 @@ class FrameInput:
         ]
 
     def _callback(self, image: Any, depth: Any = None, info: Any = None) -> None:
+        """Guarded (``guarded``): a bad encoding, a size mismatch or a failing model is
+        logged as ``dropping frame: ...`` and the node keeps serving."""
         if not self.node.active:
             return
-        try:
-            frame = frame_from_messages(image, depth, info)
-        except ValueError as exc:  # bad encoding, size mismatch...: log, keep running
-            self.node.get_logger().error(f"dropping frame: {exc}")
-            return
-        if not self.limiter.accept(frame.stamp):
-            return
-        try:
+        self.liveness.beat()
+        frame = frame_from_messages(image, depth, info)
+        if self.limiter.accept(frame.stamp):
             self.on_frame(frame)
-        except Exception as exc:  # an exception here would end the executor: log, keep serving
-            self.node.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
 
     def destroy(self) -> None:
+        self.liveness.destroy()
         for sub in self.subscriptions:
             self.node.destroy_subscription(sub)
         self.subscriptions = []
@@ -188,9 +269,15 @@ def run(node_factory: Callable[[], FrsNode], args: list[str] | None = None) -> i
     executor = MultiThreadedExecutor(num_threads=executor_threads(node))
     executor.add_node(node)
     try:
-        if node.param("autostart"):
-            node.trigger_configure()
+        # a failed configure leaves the node unconfigured (the reason is logged): activating
+        # it then would raise, so it waits for a corrected configure instead
+        if node.param("autostart") and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             node.trigger_activate()
+        elif node.param("autostart"):
+            node.get_logger().warning(
+                "not configured; fix the parameters and configure again "
+                f"(frs ros lifecycle set {node.get_fully_qualified_name()} configure)"
+            )
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, SIGTERM
         pass

@@ -91,7 +91,7 @@ class PerceptionNode(FrsNode):
         self.input: FrameInput | None = None
         follow_extra_labels(self)
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> TransitionCallbackReturn:
         try:
             pipeline = self._given_pipeline or load_pipeline(self)
         except Exception as exc:  # missing weights, bad profile: fail the transition clearly

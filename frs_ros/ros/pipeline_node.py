@@ -39,7 +39,7 @@ class PipelineNode(FrsNode):
         self.input: FrameInput | None = None
         follow_extra_labels(self)
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> TransitionCallbackReturn:
         try:
             pipeline = self._given[0] or load_pipeline(self)
             runtime = self._given[1] or node_runtime(self)

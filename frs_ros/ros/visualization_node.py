@@ -15,7 +15,7 @@ from frs_ros.io.images import image_to_rgb
 from frs_ros.io.messages import image_message
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import markers_for, overlay_for
-from frs_ros.ros.node_base import FrsNode, qos_from, run
+from frs_ros.ros.node_base import FrsNode, guarded, qos_from, run
 from frs_ros.twin import FrameTwin, Twin
 
 
@@ -68,28 +68,28 @@ class VisualizationNode(FrsNode):
         super().__init__("frs_visualization", **kwargs)
         self.drawer: Drawer | None = None
 
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def configure(self) -> TransitionCallbackReturn:
         self.drawer = Drawer(self)
         get, reliable = self.types.get, qos_from("reliable")
         self.subs = [
             self.create_subscription(
                 get("frs_ros/msg/Twin"),
                 "twin",
-                self._on_twin,
+                guarded(self, "twin")(self._on_twin),
                 reliable,
                 callback_group=self.light_group,
             ),
             self.create_subscription(
                 get("frs_ros/msg/ReasonResult"),
                 "result",
-                self.drawer.on_result,
+                guarded(self, "result")(self.drawer.on_result),
                 reliable,
                 callback_group=self.light_group,
             ),
             self.create_subscription(
                 get("sensor_msgs/msg/Image"),
                 str(self.param("image_topic")),
-                self._on_image,
+                guarded(self, "image")(self._on_image),
                 reliable,
                 callback_group=self.heavy_group,
             ),
@@ -101,14 +101,10 @@ class VisualizationNode(FrsNode):
             self.drawer.on_twin(conv.msg_to_twin(msg))
 
     def _on_image(self, msg: Any) -> None:
-        if not self.active:
-            return
-        try:
-            rgb = image_to_rgb(msg)
-        except ValueError as exc:
-            self.get_logger().error(f"cannot draw on this image: {exc}")
-            return
-        self.drawer.draw(rgb, conv.time_to_stamp(msg.header.stamp), str(msg.header.frame_id))
+        if self.active:  # guarded: an image that cannot be decoded is logged and dropped
+            self.drawer.draw(
+                image_to_rgb(msg), conv.time_to_stamp(msg.header.stamp), str(msg.header.frame_id)
+            )
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         for sub in self.subs:
