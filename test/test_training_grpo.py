@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -104,3 +105,24 @@ def test_every_reward_function_and_the_kl_are_logged_per_step(tmp_path) -> None:
         assert row["reward"] == pytest.approx(2.0 * row["format"] + row["iou"])
         assert row["kl"] >= 0.0
     assert (tmp_path / "g" / "curves.png").is_file()
+    # a stage continuing that adapter (the student after SFT) keeps it as its reference
+    cont = dataclasses.replace(
+        cfg, init_adapter=str(tmp_path / "g" / "final"), output_dir=str(tmp_path / "c")
+    )
+    rows = run_grpo(cont, samples).metrics
+    assert all(r["kl"] >= 0.0 for r in rows) and rows[0]["kl"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_shipped_recipes_use_groups_of_at_least_six() -> None:
+    from pathlib import Path
+
+    from frs_ros.training.config import load_recipe
+
+    recipes = sorted((Path(__file__).parents[1] / "training" / "recipes").glob("*.yaml"))
+    assert recipes
+    for path in recipes:
+        if path.name == "tiny.yaml":  # the smoke recipe: random weights, one step
+            continue
+        recipe = load_recipe(path)
+        for stage in (recipe.teacher, recipe.student):
+            assert stage.num_generations >= 6, path
