@@ -243,6 +243,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if not samples:
         raise ValueError(f"{path} holds no samples")
     settings = eval_settings(args, path)
+    if args.data in NAMED_SETS and not Path(args.data).exists():
+        settings["data"] = args.data  # the name, not where the package is installed
     if args.method in LLM_METHODS:
         check_few_shot_split(samples, args.few_shot)
     out = Path(args.out) if args.out else default_out(settings)
