@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from frs_ros.benchmark.generator import generate_split
+from frs_ros.benchmark.heldout import load_heldout
 from frs_ros.reasoning.runtime import Completion, ScriptedRuntime
 from frs_ros.samples import Sample
 from frs_ros.training import rewards
@@ -188,6 +189,36 @@ def test_neither_always_nor_never_abstaining_beats_a_right_policy() -> None:
         expected[name] = sum(totals) / len(totals)
     assert expected["always_empty"] < expected["right"]
     assert expected["never_empty"] < expected["right"]
+
+
+def test_on_the_heldout_set_abstaining_no_longer_beats_guessing() -> None:
+    """The reward the SmolLM2 student gamed (format + binary accuracy, negatives weighted
+    1) made always answering nothing pay more than always naming the largest object; the
+    shipped rewards do not (expected rewards on the frozen held-out set)."""
+    batch = load_heldout()
+
+    def largest(s: Sample) -> list[int]:
+        return [max(s.twin.latest.objects, key=lambda o: o.area).id]
+
+    def expected(policy, funcs, weights, negative_weight) -> float:
+        totals, _ = rewards.weighted_rewards(
+            [policy(s) for s in batch],
+            funcs,
+            weights,
+            twin=[s.twin for s in batch],
+            gt=[s.gt for s in batch],
+            negative_weight=negative_weight,
+        )
+        return sum(totals) / len(totals)
+
+    cfg = GRPOConfig()
+    shipped = (*cfg.rewards(), cfg.negative_weight)
+    old = (["format", "success"], [1.0, 1.0], 1.0)
+    empty, guess = (lambda s: EMPTY), (lambda s: _answer(largest(s)))
+    assert expected(empty, *old) > expected(guess, *old)
+    assert expected(empty, *shipped) < expected(guess, *shipped)
+    right = expected(lambda s: _answer(s.gt_ids), *shipped)
+    assert right > expected(empty, *shipped) and right > expected(guess, *shipped)
 
 
 def test_gamma_adds_the_judge_term() -> None:
