@@ -10,15 +10,25 @@ states, step — written atomically by ``accelerate``'s ``save_state``) reaches 
 the weights of an uninterrupted run. ``accelerate`` also makes it run under
 ``accelerate launch`` (DDP or DeepSpeed ZeRO-2): each process takes its share of the step's
 items.
+
+Damage on disk does not block a resume: a checkpoint with an unreadable file is skipped
+with a warning naming the file, and training resumes from the newest one before it (when
+none is readable, a :class:`CheckpointError` names every bad file); an unreadable line of
+``metrics.jsonl`` (the last one, torn by a kill mid-write) is dropped with a warning, its
+step being re-run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
+import pickle
 import random
 import shutil
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +42,11 @@ from frs_ros.training.model import autocast_dtype
 
 LossFn = Callable[[Sequence[int], int], tuple[torch.Tensor, dict[str, float]]]
 STATE = "trainer_state.json"
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """No checkpoint of a run can be loaded; the message names each unreadable file."""
 
 
 def _mixed(name: str) -> str:
@@ -117,24 +132,55 @@ class Trainer:
     def checkpoint_dir(self) -> Path:
         return self.out / "checkpoints"
 
-    def latest_checkpoint(self) -> tuple[int, Path] | None:
-        """The newest complete checkpoint (a kill mid-save leaves only a ``.tmp`` dir)."""
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """The complete checkpoints, oldest first (a kill mid-save leaves only a ``.tmp``
+        dir); one whose trainer_state.json is unreadable is left out with a warning."""
         found = []
         for d in self.checkpoint_dir.glob("step-*"):
             if d.suffix == ".tmp" or not (d / STATE).is_file():
                 continue
-            found.append((json.loads((d / STATE).read_text())["step"], d))
-        return max(found) if found else None
+            try:
+                step = json.loads((d / STATE).read_text())["step"]
+                if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+                    raise ValueError(f"step {step!r} is not a positive integer")
+            except (ValueError, KeyError, TypeError, OSError) as err:
+                log.warning("skipping checkpoint %s: %s is unreadable (%s)", d, d / STATE, err)
+                continue
+            found.append((step, d))
+        return sorted(found)
+
+    def latest_checkpoint(self) -> tuple[int, Path] | None:
+        """The newest complete checkpoint."""
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def resume(self) -> int:
+        """Load the newest checkpoint that loads; returns its step (0: none, a fresh start).
+        A checkpoint with an unreadable file is skipped with a warning naming the file."""
+        bad: list[str] = []
+        for step, path in reversed(self.checkpoints()):
+            try:
+                with _quiet_pickle_warnings():
+                    self.accelerator.load_state(str(path))
+            except Exception as err:  # corrupt files raise anything: pickle, safetensors, torch
+                bad.append(_unreadable_file(path, err))
+                log.warning("checkpoint %s is unusable: %s; trying the one before", path, bad[-1])
+                continue
+            if bad:
+                log.warning("resuming from %s (step %d) instead", path, step)
+            return step
+        if bad:
+            raise CheckpointError(
+                f"no checkpoint in {self.checkpoint_dir} can be loaded: {'; '.join(bad)}; "
+                f"delete {self.checkpoint_dir} to train this stage from the start"
+            )
+        return 0
 
     def train(self, stop_after: int | None = None) -> TrainResult:
         """Train to the end (or until ``stop_after`` steps are done in total, which tests
         use to simulate a kill). Returns the metrics of the steps run in this call."""
         acc = self.accelerator
-        start = 0
-        latest = self.latest_checkpoint()
-        if latest is not None:
-            start, path = latest
-            acc.load_state(str(path))
+        start = self.resume()
         log_path = self.out / "metrics.jsonl"
         self._truncate_log(log_path, start)
         writer = self._writer(start)
@@ -210,11 +256,7 @@ class Trainer:
         return final
 
     def _prune(self) -> None:
-        done = sorted(
-            (json.loads((d / STATE).read_text())["step"], d)
-            for d in self.checkpoint_dir.glob("step-*")
-            if d.suffix != ".tmp" and (d / STATE).is_file()
-        )
+        done = self.checkpoints()
         for _, d in done[: max(0, len(done) - self.opt.save_total_limit)]:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -226,9 +268,8 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file():
             return
-        rows = [r for r in path.read_text().splitlines() if r.strip()]
-        kept = [r for r in rows if json.loads(r)["step"] <= start]
-        path.write_text("".join(r + "\n" for r in kept))
+        kept = [r for r in read_metrics(self.out) if r["step"] <= start]
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def _writer(self, start: int) -> Any:
         if not self.accelerator.is_main_process:
@@ -241,10 +282,69 @@ class Trainer:
 
 
 def read_metrics(output_dir: str | Path) -> list[dict[str, float]]:
+    """The rows of ``metrics.jsonl``; an unreadable line (a torn last line after a kill
+    mid-write) is dropped with a warning."""
     path = Path(output_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(r) for r in path.read_text().splitlines() if r.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                raise ValueError("not a metrics row with a step")
+        except ValueError as err:
+            log.warning(
+                "%s line %d is unreadable (%s); dropped, its step is re-run", path, number, err
+            )
+            continue
+        rows.append(row)
+    return rows
+
+
+def _unreadable_file(checkpoint: Path, err: Exception) -> str:
+    """Which file of ``checkpoint`` does not load, and why, as one line; ``err`` is what
+    loading the whole checkpoint raised (named when no single file is to blame)."""
+    from accelerate.utils.other import load as torch_load  # weights_only, as accelerate loads
+    from safetensors.torch import load_file
+
+    for file in sorted(checkpoint.iterdir()):
+        if not file.is_file():
+            continue
+        try:
+            if file.suffix == ".safetensors":
+                load_file(file)
+            elif file.suffix in (".bin", ".pkl", ".pt"):
+                with _quiet_pickle_warnings():
+                    torch_load(file, map_location="cpu")
+        except Exception as file_err:
+            return f"{file}: {_reason(file_err)}"
+    return f"{checkpoint}: {_reason(err)}"
+
+
+@contextlib.contextmanager
+def _quiet_pickle_warnings() -> Iterator[None]:
+    # a damaged file makes torch's unpickler warn about its pickle protocol, mentioning
+    # weights_only; the error that follows says what is wrong, and names the file
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol")
+        yield
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    if isinstance(err, EOFError) or not text:
+        return "truncated or empty"
+    # torch's own message for a bad pickle advises weights_only=False: unsafe for a file
+    # that is damaged or of unknown origin, so it is not repeated
+    if "weights_only" in text or isinstance(err, pickle.UnpicklingError):
+        return "not a torch checkpoint file (corrupt)"
+    first = text.split(". ")[0].rstrip(".")[:200]
+    if "PytorchStreamReader" in first:
+        return f"not a torch checkpoint file ({first})"
+    return first
 
 
 def plot_metrics(
