@@ -1,7 +1,8 @@
 """``frs ros up``: start a described graph (``frs_ros.deploy.graph``) as OS processes, one
 per node, the way ``ros2 launch`` does: each node gets the namespace remap, the parameter
 file and a second parameter file holding its launch-argument overrides; output lines are
-prefixed with the node's name; Ctrl-C (SIGINT) or SIGTERM stops every node.
+prefixed with the node's name; Ctrl-C (SIGINT) or SIGTERM stops every node. A node that
+exits while the graph runs is reported at once with its exit code (the others keep running).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import IO
 
 from frs_ros.deploy.graph import Graph, NodeSpec, overrides_yaml
 
@@ -50,6 +50,7 @@ class GraphProcesses:
         self._tmp = tempfile.TemporaryDirectory(prefix="frs_ros_up_")
         self.processes: dict[str, subprocess.Popen] = {}
         self._pumps: list[threading.Thread] = []
+        self.stopping = False  # set once the graph is being stopped: exits are expected
         for spec in graph.nodes:
             overrides = Path(self._tmp.name) / f"{spec.name}.yaml"
             overrides.write_text(overrides_yaml(spec))
@@ -63,9 +64,7 @@ class GraphProcesses:
                 preexec_fn=_die_with_parent,
             )
             self.processes[spec.name] = proc
-            pump = threading.Thread(
-                target=_pump, args=(f"[{spec.name}-{proc.pid}] ", proc.stdout, echo), daemon=True
-            )
+            pump = threading.Thread(target=self._pump, args=(spec.name, proc, echo), daemon=True)
             pump.start()
             self._pumps.append(pump)
 
@@ -76,13 +75,30 @@ class GraphProcesses:
             pump.join(timeout=5)
         return max((abs(c) for c in codes), default=0)
 
+    def _pump(self, name: str, proc: subprocess.Popen, echo: Callable[[str], None]) -> None:
+        """Echo a node's output lines with its prefix; then say how it ended."""
+        prefix = f"[{name}-{proc.pid}] "
+        for line in proc.stdout:
+            echo(prefix + line.rstrip("\n"))
+        code = proc.wait()
+        how = f"signal {-code}" if code < 0 else f"code {code}"
+        if self.stopping or code == 0:  # Ctrl-C in a terminal reaches the nodes directly too
+            echo(f"{prefix}exited ({how})")
+        else:
+            echo(
+                f"frs ros up: {name}[{proc.pid}] exited unexpectedly ({how}); "
+                "the rest of the graph keeps running"
+            )
+
     def interrupt(self) -> None:
         """SIGINT every running node: rclpy shuts down cleanly on it."""
+        self.stopping = True
         for proc in self.processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
 
     def kill(self) -> None:
+        self.stopping = True
         for proc in self.processes.values():
             if proc.poll() is None:
                 proc.kill()
@@ -111,11 +127,6 @@ def _die_with_parent() -> None:
     SIGKILL), so no node outlives its launcher (Linux prctl PR_SET_PDEATHSIG)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def _pump(prefix: str, stream: IO[str], echo: Callable[[str], None]) -> None:
-    for line in stream:
-        echo(prefix + line.rstrip("\n"))
 
 
 def run_graph(graph: Graph, env: Mapping[str, str] | None = None) -> int:
