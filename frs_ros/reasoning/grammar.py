@@ -115,16 +115,22 @@ _KIND: dict[str, Node] = {
     "ids": Rule("ids", _alt(_list(_ID), Lit('"prev"'))),
     "int": _NUMBER,
     "float": _seq(_NUMBER, _opt(_seq(Lit("."), Rep(Chars(string.digits), 1, 6)))),
-    "str": Rule("str", _seq(Lit('"'), Rep(Chars('"\\<>\n', negate=True), 1, 40), Lit('"'))),
 }
+MAX_STRING_CHARS = 40
+
+
+def _string(max_chars: int) -> Node:
+    return Rule("str", _seq(Lit('"'), Rep(Chars('"\\<>\n', negate=True), 1, max_chars), Lit('"')))
+
+
 # characters tried to find what may come next (covers everything the grammar can emit)
 _PROBE = string.printable
 
 
-def _value(p: Param) -> Node:
+def _value(p: Param, max_string_chars: int) -> Node:
     if p.kind == "choice":
         return _alt(*(Lit(f'"{c}"') for c in p.choices))
-    return _KIND[p.kind]
+    return _string(max_string_chars) if p.kind == "str" else _KIND[p.kind]
 
 
 def _key(name: str, value: Node) -> Node:
@@ -143,7 +149,7 @@ def _object(members: Node) -> Node:
     return _seq(Lit("{"), _WS, members, _WS, Lit("}"))
 
 
-def _args(params: dict[str, Param]) -> Node:
+def _args(params: dict[str, Param], max_string_chars: int) -> Node:
     """``{...}`` with every required parameter and any optional ones, in declared order."""
     names = list(params)
     optional = [n for n in names if not params[n].required]
@@ -152,7 +158,9 @@ def _args(params: dict[str, Param]) -> Node:
         for chosen in combinations(optional, k):
             present = [n for n in names if params[n].required or n in chosen]
             if present:
-                variants.append(_fields([_key(n, _value(params[n])) for n in present]))
+                variants.append(
+                    _fields([_key(n, _value(params[n], max_string_chars)) for n in present])
+                )
     if not variants:  # a tool without parameters
         return _seq(Lit("{"), _WS, _WS, Lit("}"))
     members = _alt(*variants)
@@ -161,24 +169,34 @@ def _args(params: dict[str, Param]) -> Node:
 
 
 def protocol_grammar(
-    registry: ToolRegistry = TOOLS, *, max_calls: int = 8, max_reason_chars: int = 300
+    registry: ToolRegistry = TOOLS,
+    *,
+    max_calls: int = 8,
+    max_reason_chars: int = 300,
+    max_string_chars: int = MAX_STRING_CHARS,
 ) -> tuple[Node, Node]:
-    """(first turn, turn after ``</results>``): the protocol as expression trees."""
+    """(first turn, turn after ``</results>``): the protocol as expression trees, with at
+    most ``max_calls`` calls per plan, ``max_reason_chars`` characters of ``<reason>`` and
+    ``max_string_chars`` per string argument."""
     calls = [
         # GBNF rule names are letters, digits and dashes
         Rule(
             "call-" + name.replace("_", "-"),
             _object(
                 _fields(
-                    [_key("tool", Lit(f'"{name}"')), _key("args", _args(registry[name].params))]
+                    [
+                        _key("tool", Lit(f'"{name}"')),
+                        _key("args", _args(registry[name].params, max_string_chars)),
+                    ]
                 )
             ),
         )
         for name in registry.names
     ]
     call = Rule("call", _alt(*calls))
-    more_calls = Rep(_seq(Lit(","), _WS, call), 0, max_calls - 1)
-    plan = Rule("plan", _seq(Lit("<plan>["), _WS, call, more_calls, _WS, Lit("]</plan>")))
+    # no repetition node for one call: llguidance refuses a {0,0} range
+    more = [Rep(_seq(Lit(","), _WS, call), 0, max_calls - 1)] if max_calls > 1 else []
+    plan = Rule("plan", _seq(Lit("<plan>["), _WS, call, *more, _WS, Lit("]</plan>")))
     answer = Rule(
         "answer", _seq(Lit("<answer>"), _object(_key("ids", _list(_DIGITS))), Lit("</answer>"))
     )
@@ -216,10 +234,19 @@ def to_regex(node: Node) -> str:
 
 
 def protocol_patterns(
-    registry: ToolRegistry = TOOLS, *, max_calls: int = 8, max_reason_chars: int = 300
+    registry: ToolRegistry = TOOLS,
+    *,
+    max_calls: int = 8,
+    max_reason_chars: int = 300,
+    max_string_chars: int = MAX_STRING_CHARS,
 ) -> tuple[str, str]:
     """(first turn, turn after ``</results>``) as regular expressions."""
-    first, turn = protocol_grammar(registry, max_calls=max_calls, max_reason_chars=max_reason_chars)
+    first, turn = protocol_grammar(
+        registry,
+        max_calls=max_calls,
+        max_reason_chars=max_reason_chars,
+        max_string_chars=max_string_chars,
+    )
     return to_regex(first), to_regex(turn)
 
 
@@ -272,9 +299,15 @@ def protocol_gbnf(
     after_results: bool = False,
     max_calls: int = 8,
     max_reason_chars: int = 300,
+    max_string_chars: int = MAX_STRING_CHARS,
 ) -> str:
     """The GBNF of the first turn, or of a turn after ``</results>`` (``after_results``)."""
-    first, turn = protocol_grammar(registry, max_calls=max_calls, max_reason_chars=max_reason_chars)
+    first, turn = protocol_grammar(
+        registry,
+        max_calls=max_calls,
+        max_reason_chars=max_reason_chars,
+        max_string_chars=max_string_chars,
+    )
     return to_gbnf(turn if after_results else first)
 
 
@@ -287,10 +320,14 @@ class ProtocolGrammar:
         *,
         max_calls: int = 8,
         max_reason_chars: int = 300,
+        max_string_chars: int = MAX_STRING_CHARS,
         top_k: int = 64,
     ) -> None:
         first, turn = protocol_patterns(
-            registry, max_calls=max_calls, max_reason_chars=max_reason_chars
+            registry,
+            max_calls=max_calls,
+            max_reason_chars=max_reason_chars,
+            max_string_chars=max_string_chars,
         )
         self._first, self._turn = regex.compile(first), regex.compile(turn)
         self.top_k = top_k

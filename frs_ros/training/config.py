@@ -98,6 +98,9 @@ class DataConfig:
     bags: list[str] = field(default_factory=list)  # rosbag2 directories or .mcap/.db3 files
     annotations: list[str] = field(default_factory=list)  # annotation YAML/JSON files
     jsonl: list[str] = field(default_factory=list)  # benchmark JSONL files
+    # a folder for the generated smoke inputs (frs_ros.training.synthetic), written there
+    # by the data stage when absent; the inputs above may then name files in it
+    synthetic: str = ""
     image_topic: str = ""  # "" = the first Image/CompressedImage topic of the bag
     depth_topic: str = ""
     camera_info_topic: str = ""

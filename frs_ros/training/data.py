@@ -135,11 +135,27 @@ def annotated_samples(doc: dict[str, Any], twins: list[Any]) -> list[Sample]:
     return out
 
 
+def ensure_synthetic_inputs(folder: str | Path) -> bool:
+    """The generated smoke inputs (a bag, its annotations, oracle samples) in ``folder``,
+    written unless all are there already; True when they were written."""
+    from frs_ros.training.synthetic import write_inputs
+
+    out = Path(folder)
+    if all((out / name).exists() for name in ("bag", "annotations.yaml", "samples.jsonl")):
+        return False
+    written = write_inputs(out)
+    log.info("data: wrote the synthetic inputs %s", ", ".join(map(str, written.values())))
+    return True
+
+
 def run_data(cfg: DataConfig) -> tuple[int, list[BagReport]]:
     """Build the training-set JSONL; returns (samples written, per-bag reports)."""
     from accelerate import PartialState
 
     state = PartialState()
+    if cfg.synthetic and state.is_main_process:
+        ensure_synthetic_inputs(cfg.synthetic)
+    state.wait_for_everyone()
     samples: list[Sample] = []
     for path in cfg.jsonl:
         samples += read_jsonl(path)

@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from frs_ros.reasoning.runtime.hf import cache_keyword
+
 IGNORE = -100
 _PLAN = re.compile(r"<plan>.*?</plan>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>.*?</answer>", re.DOTALL)
@@ -129,10 +131,11 @@ def token_logprobs(
     ids, mask, labels = batch["input_ids"], batch["attention_mask"], batch["labels"]
     k = frozen_prefix_length(batch) if frozen_prompt else 0
     if k > 0:
+        key = cache_keyword(model)
         with torch.no_grad():
-            cache = model(input_ids=ids[:1, :k], use_cache=True).past_key_values
+            cache = getattr(model(input_ids=ids[:1, :k], use_cache=True), key)
         cache.batch_repeat_interleave(ids.shape[0])
-        out = model(input_ids=ids[:, k:], attention_mask=mask, past_key_values=cache)
+        out = model(input_ids=ids[:, k:], attention_mask=mask, **{key: cache})
     else:
         out = model(input_ids=ids, attention_mask=mask)
     logits = out.logits[:, :-1].float()

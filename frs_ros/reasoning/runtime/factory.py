@@ -13,6 +13,9 @@ Keys (unknown keys are an error, to catch typos):
 - ``constrained``: decode inside the protocol grammar (``hf``, ``ort-genai``;
   frs_ros.reasoning.grammar); for ``openai`` the server does, given the grammar in the
   field of its ``server`` kind (``llamacpp`` | ``vllm``; ``ollama`` cannot)
+- ``grammar``: ``{max_reason_chars, max_calls, max_string_chars}``, other bounds of that
+  grammar than its defaults (300 characters of first ``<reason>``, 8 calls per plan, 40
+  characters per string argument; ``hf``, ``ort-genai``)
 - ``thinking``: Qwen3 thinking mode on/off in the chat template
 - ``sampling``: ``{temperature, top_p, top_k, seed}`` (temperature 0 = greedy)
 - ``endpoint``: ``{url, api_key_env, timeout_s, max_retries, backoff_s, extra_body}``
@@ -43,8 +46,18 @@ _KEYS = {
         "sampling",
         "local_files_only",
         "constrained",
+        "grammar",
     },
-    "ort-genai": {"kind", "model", "threads", "context", "thinking", "sampling", "constrained"},
+    "ort-genai": {
+        "kind",
+        "model",
+        "threads",
+        "context",
+        "thinking",
+        "sampling",
+        "constrained",
+        "grammar",
+    },
     "openai": {
         "kind",
         "model",
@@ -96,11 +109,35 @@ def load_runtime(
     if kind == "scripted":
         return ScriptedRuntime(cfg.get("outputs") or [], thinking=thinking)
     sampling = _sampling(cfg.get("sampling"))
-    if kind == "hf":
-        return _hf(cfg, thinking, sampling)
-    if kind == "ort-genai":
-        return _ort_genai(cfg, thinking, sampling)
-    return _openai(cfg, thinking, sampling)
+    if kind == "openai":
+        return _openai(cfg, thinking, sampling)
+    _grammar_bounds(cfg)  # a bad section fails before the model loads
+    runtime = (_hf if kind == "hf" else _ort_genai)(cfg, thinking, sampling)
+    if cfg.get("grammar"):
+        from frs_ros.reasoning.grammar import ProtocolGrammar
+
+        runtime.grammar = ProtocolGrammar(**_grammar_bounds(cfg))
+    return runtime
+
+
+_GRAMMAR_KEYS = {"max_reason_chars", "max_calls", "max_string_chars"}
+
+
+def _grammar_bounds(cfg: Mapping[str, Any]) -> dict[str, int]:
+    """``runtime.grammar``: bounds of the protocol grammar (``max_reason_chars`` of the
+    first ``<reason>``, ``max_calls`` per plan, ``max_string_chars`` per string argument)
+    for a constrained runtime."""
+    section = cfg.get("grammar")
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping) or set(section) - _GRAMMAR_KEYS:
+        raise ValueError(f"runtime.grammar takes {sorted(_GRAMMAR_KEYS)}, got {section!r}")
+    if not cfg.get("constrained"):
+        raise ValueError("runtime.grammar bounds constrained decoding: set constrained: true")
+    for key, value in section.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"runtime.grammar.{key} must be a positive integer, got {value!r}")
+    return dict(section)
 
 
 def _sampling(section: Any) -> Sampling:

@@ -16,6 +16,7 @@ slower than float32 (docs/cpu.md), so ``auto`` loads float32 there.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import warnings
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from frs_ros.hub import hub_unavailable, missing_model_reason
 from frs_ros.reasoning.runtime.base import Sampling
 from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
 
@@ -98,14 +100,17 @@ def resolve_device(device: str) -> torch.device:
 
 
 def _offline(model: str, local_files_only: bool | None) -> bool:
+    """Read only local files: a local directory, or no hub to download from (offline mode
+    or unreachable, found at once instead of after the hub client's retries)."""
     if local_files_only is not None:
         return local_files_only
-    return Path(model).is_dir() or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0")
+    return Path(model).is_dir() or hub_unavailable() is not None
 
 
-def _missing(what: str, name: str, err: Exception) -> ModelNotAvailableError:
+def _missing(what: str, name: str, err: Exception, offline: bool) -> ModelNotAvailableError:
     return ModelNotAvailableError(
-        f"cannot load the {what} {name!r}: {err}\n"
+        f"cannot load the {what} {name!r}: "
+        f"{missing_model_reason(err, local_only=offline and not Path(name).exists())}. "
         f"Supply it as a local directory: on a machine with network run "
         f"`hf download {name} --local-dir DIR` (or copy a Hugging Face cache into HF_HOME), "
         f"then set `model: DIR` (or `adapter: DIR`) in config/reasoner.yaml. "
@@ -197,13 +202,13 @@ class HFRuntime(CachedTokenRuntime):
         try:
             tokenizer = AutoTokenizer.from_pretrained(**source, local_files_only=offline)
         except (OSError, ValueError) as err:
-            raise _missing("tokenizer of", name, err) from err
+            raise _missing("tokenizer of", name, err, offline) from err
         try:
             lm = AutoModelForCausalLM.from_pretrained(
                 **source, dtype=torch_dtype, local_files_only=offline
             )
         except OSError as err:
-            raise _missing("model", name, err) from err
+            raise _missing("model", name, err, offline) from err
         lm = lm.to(torch_device)
         if torch_dtype == "auto":  # the checkpoint's dtype, unless emulated on this CPU
             lm = lm.to(auto_dtype(lm.dtype, torch_device))
@@ -256,13 +261,14 @@ class HFRuntime(CachedTokenRuntime):
         # Invalidate first: an exception mid-forward leaves layers partly updated.
         self._cache, fed = None, self._cached_ids
         self._cached_ids = []
+        key = cache_keyword(self.model)
         out = self.model(
             input_ids=torch.tensor([ids], device=self.device),
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{key: cache},
         )
-        self._cache, self._cached_ids = out.past_key_values, fed + list(ids)
+        self._cache, self._cached_ids = getattr(out, key), fed + list(ids)
         return out.logits[0, -1]
 
     def _crop(self, keep: int) -> None:
@@ -308,6 +314,15 @@ def tiny_qwen3(
     return Qwen3ForCausalLM(config).eval()
 
 
+def cache_keyword(model: Any) -> str:
+    """The name under which ``model``'s forward takes and returns the KV cache: ``cache``
+    in current transformers (``past_key_values`` is deprecated there and warns on every
+    call), ``past_key_values`` in the 5.x releases before the rename."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def load_adapter(model: Any, adapter: str | os.PathLike, *, local_files_only: bool) -> Any:
     """Wrap ``model`` with a saved peft (LoRA) adapter, for inference. ``asset:NAME``
     names a shipped adapter; one with ``sha256.json`` is checked before it is read."""
@@ -321,6 +336,6 @@ def load_adapter(model: Any, adapter: str | os.PathLike, *, local_files_only: bo
             model, str(adapter), is_trainable=False, local_files_only=local_files_only
         )
     except (OSError, ValueError) as err:
-        raise _missing("LoRA adapter", str(adapter), err) from err
+        raise _missing("LoRA adapter", str(adapter), err, local_files_only) from err
     log.info("loaded LoRA adapter %s", adapter)
     return peft_model.eval()
