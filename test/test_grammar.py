@@ -55,14 +55,26 @@ def test_turn_after_results_has_no_reason():
     assert not G.allows(TURN, "<reason>")
 
 
-def test_choose_prefers_the_model_and_falls_back_to_the_vocabulary():
-    vocab = ["<reason>", "hello", "<answer>", "</reason>", "<plan>", "x"]
-    score = [0.0, 5.0, 1.0, 0.0, 2.0, 0.0]
-    # ranked best first: "hello" does not fit at the start, "<reason>" does
-    assert G.choose(FIRST, "", [1, 0], vocab, score.__getitem__) == 0
-    # none of the ranked fits after the reason: the best-scoring fitting token is taken
-    assert G.choose(FIRST, "<reason>r</reason>", [1, 5], vocab, score.__getitem__) == 4
-    assert G.choose(FIRST, "<reason>r</reason>", [], ["zz"], score.__getitem__) is None
+def test_decoding_takes_the_models_best_allowed_token():
+    """Greedy constrained decoding: the highest logit among the tokens the compiled matcher
+    allows; nothing allowed ends the turn (None)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rt = HFRuntime.tiny(constrained=True)
+    tok = rt.tokenizer
+    vocab = rt.model.config.vocab_size
+    matcher = rt._token_grammar(vocab)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in ("<reason>", "<answer>")}
+    sure = tok("Sure", add_special_tokens=False)["input_ids"][0]
+    logits = torch.zeros(vocab)
+    logits[sure], logits[ids["<answer>"]], logits[ids["<reason>"]] = 9.0, 5.0, 1.0
+    matcher.start("<|im_start|>assistant\n")
+    assert rt._choose_allowed(logits, matcher) == ids["<reason>"]  # "Sure", <answer>: not yet
+    matcher.start("<results>{}</results>")  # after results: no reason, a plan or an answer
+    assert rt._choose_allowed(logits, matcher) == ids["<answer>"]
+    assert rt._choose_allowed(logits, matcher) != ids["<answer>"]  # consumed: "{" comes next
 
 
 def _twin() -> Twin:

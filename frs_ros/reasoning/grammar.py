@@ -14,18 +14,19 @@ prefix of the protocol grammar:
 - end-of-sequence is never allowed: the turn ends on ``</plan>`` or ``</answer>``.
 
 The protocol is defined once (:func:`protocol_grammar`, a small expression tree built from
-the tool registry) and written out two ways: as a regular expression for the local
-runtimes (the grammar is regular: every length is bounded), checked with the ``regex``
-package's partial matching, and as GBNF for servers that constrain decoding themselves
-(llama.cpp ``grammar``, vLLM ``structured_outputs.grammar``; runtime/openai.py). Choosing
-a token tries the model's candidates best first; when none of the best ``top_k`` fits,
-the vocabulary is scanned, pre-filtered by the characters the grammar allows next.
+the tool registry) and written out two ways: as GBNF, which llguidance compiles into a
+token-level matcher for the local runtimes (:class:`TokenGrammar`: one bitmask of the
+allowed tokens per decode step, tens of microseconds) and which servers that constrain
+decoding themselves take as it is (llama.cpp ``grammar``, vLLM
+``structured_outputs.grammar``; runtime/openai.py); and as a regular expression (the
+grammar is regular: every length is bounded), checked with the ``regex`` package's
+partial matching, the reference that tests and training use to check what was generated
+(:class:`ProtocolGrammar`).
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -121,10 +122,6 @@ MAX_STRING_CHARS = 40
 
 def _string(max_chars: int) -> Node:
     return Rule("str", _seq(Lit('"'), Rep(Chars('"\\<>\n', negate=True), 1, max_chars), Lit('"')))
-
-
-# characters tried to find what may come next (covers everything the grammar can emit)
-_PROBE = string.printable
 
 
 def _value(p: Param, max_string_chars: int) -> Node:
@@ -312,7 +309,8 @@ def protocol_gbnf(
 
 
 class ProtocolGrammar:
-    """Picks, for a completion, the best token that keeps it inside the protocol."""
+    """The protocol's two turns as regular expressions: checks whether a text is (a prefix
+    of) a turn; :meth:`compile` gives the token-level matcher the runtimes decode with."""
 
     def __init__(
         self,
@@ -321,8 +319,13 @@ class ProtocolGrammar:
         max_calls: int = 8,
         max_reason_chars: int = 300,
         max_string_chars: int = MAX_STRING_CHARS,
-        top_k: int = 64,
     ) -> None:
+        self.registry, self.max_calls, self.max_reason_chars = (
+            registry,
+            max_calls,
+            max_reason_chars,
+        )
+        self.max_string_chars = max_string_chars
         first, turn = protocol_patterns(
             registry,
             max_calls=max_calls,
@@ -330,7 +333,6 @@ class ProtocolGrammar:
             max_string_chars=max_string_chars,
         )
         self._first, self._turn = regex.compile(first), regex.compile(turn)
-        self.top_k = top_k
 
     def pattern_for(self, transcript: str) -> Any:
         """The grammar of the turn that continues ``transcript``."""
@@ -340,25 +342,111 @@ class ProtocolGrammar:
     def allows(pattern: Any, text: str) -> bool:
         return pattern.fullmatch(text, partial=True) is not None
 
-    def choose(
-        self,
-        pattern: Any,
-        generated: str,
-        ranked: Sequence[int],
-        vocabulary: Sequence[str],
-        score: Callable[[int], float],
-    ) -> int | None:
-        """The first token of ``ranked`` (the model's choices, best first) whose text
-        (``vocabulary[token]``) keeps ``generated`` a grammar prefix; else the best-scoring
-        such token of the whole vocabulary; None when there is none."""
-        for token in ranked[: self.top_k]:
-            text = vocabulary[token]
-            if text and self.allows(pattern, generated + text):
-                return token
-        nxt = {c for c in _PROBE if self.allows(pattern, generated + c)}
-        fits = [
-            t
-            for t, text in enumerate(vocabulary)
-            if text and text[0] in nxt and self.allows(pattern, generated + text)
-        ]
-        return max(fits, key=score) if fits else None
+    def compile(self, tokenizer: Any, vocab_size: int) -> TokenGrammar:
+        """This grammar over ``tokenizer``'s tokens (``vocab_size``: the logits' length)."""
+        return TokenGrammar(self, tokenizer, vocab_size)
+
+
+# ------------------------------------------------------------------ token-level matcher
+
+
+def token_bytes(tokenizer: Any, vocab_size: int) -> tuple[list[bytes], list[int]]:
+    """(the bytes of every token id below ``vocab_size``, the special token ids).
+
+    Byte-level BPE tokens (Qwen, SmolLM2, the tiny tokenizer) map back to their exact bytes,
+    so a token that holds part of a UTF-8 character is matched as those bytes; added tokens
+    are their text (protocol tags may be whole tokens), special ones are never allowed;
+    ids past the tokenizer (padded embedding rows) are special too.
+    """
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    added = tokenizer.added_tokens_decoder
+    special = set(tokenizer.all_special_ids)
+    n = min(len(tokenizer), vocab_size)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(n)))
+    out: list[bytes] = []
+    for i, piece in enumerate(pieces):
+        if i in added:
+            out.append(added[i].content.encode())
+            if added[i].special:
+                special.add(i)
+        elif piece is not None and all(c in byte_of for c in piece):
+            out.append(bytes(byte_of[c] for c in piece))
+        else:  # not byte-level: the decoded text
+            out.append(tokenizer.decode([i]).encode())
+    out += [f"<|unused_{i}|>".encode() for i in range(n, vocab_size)]
+    special |= set(range(n, vocab_size))
+    return out, sorted(t for t in special if t < vocab_size)
+
+
+class _Vocabulary:
+    """What ``llguidance.TokenizerWrapper`` reads from a tokenizer."""
+
+    def __init__(self, tokenizer: Any, vocab_size: int) -> None:
+        self.tokens, self.special_token_ids = token_bytes(tokenizer, vocab_size)
+        self.eos_token_id = tokenizer.eos_token_id
+        self.bos_token_id = None
+        self._tokenizer = tokenizer
+
+    def __call__(self, text: str) -> list[int]:
+        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+class TokenGrammar:
+    """The protocol compiled for one tokenizer (llguidance): per decode step, the bitmask
+    of the tokens that keep the turn a prefix of the grammar, at table-lookup cost.
+
+    Same language as :class:`ProtocolGrammar`'s regular expressions (both are written from
+    :func:`protocol_grammar`; test/test_grammar_tokens.py checks them token by token).
+    End-of-sequence is allowed only once a whole turn has been generated, where the
+    turn's stop string has already ended generation.
+    """
+
+    def __init__(self, grammar: ProtocolGrammar, tokenizer: Any, vocab_size: int) -> None:
+        import llguidance as llg
+
+        self.vocab_size = vocab_size
+        self._tokenizer = llg.LLTokenizer(llg.TokenizerWrapper(_Vocabulary(tokenizer, vocab_size)))
+        first, turn = protocol_grammar(
+            grammar.registry,
+            max_calls=grammar.max_calls,
+            max_reason_chars=grammar.max_reason_chars,
+            max_string_chars=grammar.max_string_chars,
+        )
+        self._pristine = {
+            after: llg.LLMatcher(
+                self._tokenizer, llg.grammar_from("gbnf", to_gbnf(root)), log_level=0
+            )
+            for after, root in ((False, first), (True, turn))
+        }
+        for m in self._pristine.values():
+            if m.is_error():
+                raise ValueError(f"the protocol grammar does not compile: {m.get_error()}")
+        self._matchers = {after: m.deep_copy() for after, m in self._pristine.items()}
+        self._matcher = self._matchers[False]
+
+    def start(self, transcript: str) -> None:
+        """Begin the turn that continues ``transcript``."""
+        after = resumes_turn(transcript)
+        if self._matchers[after].is_error():  # an error state is for good: a fresh copy
+            self._matchers[after] = self._pristine[after].deep_copy()
+        self._matcher = self._matchers[after]
+        self._matcher.reset()
+
+    def allowed(self) -> Any:
+        """A boolean numpy array over the vocabulary: the tokens allowed next."""
+        import numpy as np
+
+        if self._matcher.is_error():
+            return np.zeros(self.vocab_size, dtype=bool)
+        bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
+        return np.unpackbits(bits, bitorder="little")[: self.vocab_size].astype(bool)
+
+    def accepting(self) -> bool:
+        """Whether what was consumed is a whole turn."""
+        return bool(self._matcher.is_accepting())
+
+    def consume(self, token: int) -> bool:
+        """Advance past ``token``; False (and no move) when the grammar does not allow it."""
+        return self._matcher.try_consume_tokens([token]) == 1

@@ -5,18 +5,23 @@ Both runtimes keep the cache of the last token sequence they fed the model. A ne
 token prefix, and prefills only the rest: rounds after ``<results>`` and second queries on
 the same twin (and a new twin under the same system prompt) cost only their new tokens.
 Stop strings, end-of-sequence, ``max_new_tokens``, deadlines and constrained decoding of
-the protocol grammar are handled here, once, so the backends behave identically; a backend
+the protocol grammar (a compiled token matcher: the model's best allowed token, from one
+bitmask per step) are handled here, once, so the backends behave identically; a backend
 supplies ``_forward`` (run tokens on top of
 the cache, return the last position's logits), ``_crop`` and ``_drop_cache``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 
+from frs_ros.reasoning.grammar import ProtocolGrammar, TokenGrammar
 from frs_ros.reasoning.runtime.base import (
     Completion,
     Sampling,
@@ -55,6 +60,28 @@ def build_warpers(sampling: Sampling) -> Any:
     return warpers
 
 
+@dataclass
+class DecodeTiming:
+    """Where a runtime's time went, summed over its calls (seconds and tokens): prefill
+    (tokens fed as prompt), decode (one forward per generated token) and the grammar
+    matcher (masks and their application). Subtract two :meth:`snapshot` s for one query."""
+
+    prefill_tokens: int = 0
+    prefill_s: float = 0.0
+    decode_tokens: int = 0
+    decode_s: float = 0.0
+    grammar_s: float = 0.0
+    calls: int = 0
+
+    def snapshot(self) -> DecodeTiming:
+        return DecodeTiming(**{f.name: getattr(self, f.name) for f in fields(self)})
+
+    def __sub__(self, other: DecodeTiming) -> DecodeTiming:
+        return DecodeTiming(
+            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in fields(self)}
+        )
+
+
 class CachedTokenRuntime:
     """Base of the KV-cache runtimes: prompt formatting, prefix reuse and the decode loop.
 
@@ -74,8 +101,6 @@ class CachedTokenRuntime:
         constrained: bool = False,
         device: torch.device | str = "cpu",
     ) -> None:
-        from frs_ros.reasoning.grammar import ProtocolGrammar
-
         if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(f"the tokenizer has no chat template; {type(self).__name__} needs one")
         self.tokenizer = tokenizer
@@ -92,9 +117,12 @@ class CachedTokenRuntime:
         self._cached_ids: list[int] = []
         #: protocol grammar when decoding is constrained (frs_ros.reasoning.grammar)
         self.grammar: ProtocolGrammar | None = ProtocolGrammar() if constrained else None
-        self._vocabulary: list[str] = []
+        # (the grammar it was compiled from, the compiled matcher): rebuilt when replaced
+        self._compiled: tuple[ProtocolGrammar, TokenGrammar] | None = None
         #: tokens fed to the model as prompt (not cached) by the last call; shows reuse
         self.last_prefill_tokens = 0
+        #: cumulative time split (benchmarks/real_speed.py reads it)
+        self.timing = DecodeTiming()
 
     # ------------------------------------------------------------------ LLMRuntime
 
@@ -133,14 +161,26 @@ class CachedTokenRuntime:
         stops = validate_request(stop, max_new_tokens)
         if deadline_passed(deadline):
             return Completion("", 0, "deadline")
+        timing = self.timing
+        timing.calls += 1
+        start = time.perf_counter()
         logits = self._prefill(self._checked_ids(text))
-        pattern = self.grammar.pattern_for(text) if self.grammar is not None else None
+        timing.prefill_tokens += self.last_prefill_tokens
+        timing.prefill_s += time.perf_counter() - start
+        matcher = None
+        if self.grammar is not None:
+            start = time.perf_counter()
+            matcher = self._token_grammar(logits.shape[-1])
+            matcher.start(text)
+            timing.grammar_s += time.perf_counter() - start
         new_ids: list[int] = []
         while True:
-            if pattern is None:
+            if matcher is None:
                 token = self._choose(logits)
             else:
-                token = self._choose_in_grammar(logits, pattern, self._decode(new_ids))
+                start = time.perf_counter()
+                token = self._choose_allowed(logits, matcher)
+                timing.grammar_s += time.perf_counter() - start
                 if token is None:  # nothing fits (cannot happen below the grammar's bounds)
                     return Completion(self._decode(new_ids), len(new_ids), "stop")
             if token in self._eos_ids:
@@ -153,7 +193,10 @@ class CachedTokenRuntime:
                 return Completion(out, len(new_ids), "length")
             if deadline_passed(deadline):
                 return Completion(out, len(new_ids), "deadline")
+            start = time.perf_counter()
             logits = self._forward([token])
+            timing.decode_tokens += 1
+            timing.decode_s += time.perf_counter() - start
 
     # ------------------------------------------------------------------ backend hooks
 
@@ -198,23 +241,25 @@ class CachedTokenRuntime:
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self._generator)[0, 0])
 
-    def _choose_in_grammar(self, logits: torch.Tensor, pattern: Any, generated: str) -> int | None:
-        """The model's choice among the tokens the protocol grammar allows next."""
+    def _token_grammar(self, vocab_size: int) -> TokenGrammar:
+        """The grammar compiled for this tokenizer (once per grammar object)."""
         assert self.grammar is not None
-        k = min(self.grammar.top_k, logits.shape[-1])
+        if self._compiled is None or self._compiled[0] is not self.grammar:
+            self._compiled = (self.grammar, self.grammar.compile(self.tokenizer, vocab_size))
+        return self._compiled[1]
+
+    def _choose_allowed(self, logits: torch.Tensor, matcher: TokenGrammar) -> int | None:
+        """The model's choice among the tokens the grammar allows next (consumed by it)."""
+        allowed = matcher.allowed()
+        if not allowed.any():
+            return None
+        # numpy, not torch: on a busy machine torch's thread pool made this 15 ms a step
+        masked = np.where(allowed, logits.float().cpu().numpy(), np.float32(-np.inf))
         if self.sampling.greedy:
-            ranked = torch.topk(logits, k).indices.tolist()
-        else:  # a random order drawn from the model's distribution: sampling with rejection
-            probs = torch.softmax(self._warpers(None, logits.float()[None]), dim=-1)[0]
-            k = min(k, int((probs > 0).sum()))
-            ranked = torch.multinomial(probs, k, generator=self._generator).tolist()
-        if not self._vocabulary:  # the text of every token id the model can emit
-            size, n = logits.shape[-1], min(len(self.tokenizer), logits.shape[-1])
-            texts = self.tokenizer.batch_decode([[i] for i in range(n)])
-            self._vocabulary = texts + [""] * (size - n)  # padded embedding rows: never
-        return self.grammar.choose(
-            pattern, generated, ranked, self._vocabulary, lambda t: float(logits[t])
-        )
+            token = int(np.argmax(masked))
+        else:
+            token = self._choose(torch.from_numpy(masked))
+        return token if matcher.consume(token) else None
 
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
