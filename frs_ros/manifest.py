@@ -10,10 +10,17 @@ the layout of what they write changes). Two policies use it:
   folder that holds output but no manifest is refused too, since what made it is unknown.
 - caches (``keyed_folder``): the folder is named after a digest of the settings, so other
   settings get a fresh sub-folder and both stay valid — a cache exists to be reused.
+
+Inputs named by path (data, adapters, local model weights) are recorded by a digest of
+their content (``file_digest``), so a file changed in place is noticed. Hashing streams the
+file, and the digest is remembered in ``<cache root>/file_digests.json`` per path, size and
+modification time (of every file, for a directory), so a rerun does not rehash a gigabyte
+of unchanged weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +28,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from frs_ros.paths import cache_root
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -30,15 +39,72 @@ class ManifestMismatch(ValueError):
     """A folder was made with other settings than the ones asked for."""
 
 
+_DIGEST_INDEX = "file_digests.json"
+_INDEX_ENTRIES = 4096  # the oldest entries beyond this are forgotten
+
+
 def file_digest(path: str | os.PathLike[str] | None) -> str:
     """sha256 (16 hex digits) of a file, or of a directory's files (relative names and
-    contents); ``""`` for no path, ``"missing"`` when it does not exist."""
+    contents); ``""`` for no path, ``"missing"`` when it does not exist. Remembered per
+    (path, size, mtime) — see the module docstring."""
     if not path:
         return ""
     p = Path(path)
     if not p.exists():
         return "missing"
     files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    key = str(p.resolve())
+    stamp = _stamp(p, files)
+    index_path = cache_root() / _DIGEST_INDEX
+    index = _read_index(index_path)
+    known = index.get(key)
+    if isinstance(known, dict) and known.get("stamp") == stamp and known.get("digest"):
+        return str(known["digest"])
+    digest = _content_digest(p, files)
+    index.pop(key, None)  # re-inserted last: the newest entries are the ones kept
+    index[key] = {"stamp": stamp, "digest": digest}
+    _write_index(index_path, dict(list(index.items())[-_INDEX_ENTRIES:]))
+    return digest
+
+
+def local_digest(name: str | os.PathLike[str] | None) -> str | None:
+    """``file_digest`` of ``name`` when it names a local file or directory; ``None`` for
+    anything else (a hub id, a served model's name, ``tiny``)."""
+    return file_digest(name) if name and Path(name).exists() else None
+
+
+def _stamp(p: Path, files: list[Path]) -> str:
+    """Size and mtime of every file: when none changed, neither did the content (short of a
+    same-size rewrite within the clock's resolution)."""
+    entries = []
+    for f in files:
+        st = f.stat()
+        entries.append(f"{f.relative_to(p) if p.is_dir() else ''}\0{st.st_size}\0{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()[:32]
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    try:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return index if isinstance(index, dict) else {}
+
+
+def _write_index(path: Path, index: dict[str, Any]) -> None:
+    # best effort: a read-only or full cache only costs a rehash next time; insertion order
+    # (oldest first) is kept, it decides what is forgotten
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(index, indent=0) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _content_digest(p: Path, files: list[Path]) -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode() + b"\0")

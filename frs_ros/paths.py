@@ -48,3 +48,11 @@ def config_file(name: str | os.PathLike[str]) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"config {str(name)!r} not found as a path nor as {path}")
     return path
+
+
+def cache_root() -> Path:
+    """Where frs_ros keeps caches: ``$FRS_CACHE_DIR``, else ``$XDG_CACHE_HOME/frs_ros``,
+    else ``~/.cache/frs_ros``."""
+    if env := os.environ.get("FRS_CACHE_DIR"):
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "frs_ros"

@@ -26,7 +26,7 @@ from frs_ros.evaluation.predictors import (
     RandomPredictor,
     ReasonerPredictor,
 )
-from frs_ros.manifest import ensure_manifest, file_digest, settings_digest, slug
+from frs_ros.manifest import ensure_manifest, file_digest, local_digest, settings_digest, slug
 from frs_ros.reasoning.few_shot import FEW_SHOT_SPLIT
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.samples import Sample, read_jsonl
@@ -191,10 +191,14 @@ def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
             "adapter_sha256": file_digest(args.adapter),
             "dtype": args.dtype,
         }
+        # weights in a local dir or file, by content: replaced in place, they are noticed
+        if (digest := local_digest(args.model)) is not None:
+            settings["model_sha256"] = digest
     elif args.method == "openai":
         settings |= {"model": args.model, "endpoint": args.endpoint}
     elif args.method == "config":
         settings["reasoner_config_sha256"] = file_digest(args.reasoner_config)
+        settings |= _runtime_weights(args.reasoner_config)
     if args.method in LLM_METHODS:
         cfg = reasoner_config(args)  # validates the flags before anything is loaded
         settings |= {
@@ -206,6 +210,25 @@ def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
         if cfg.few_shot:  # recorded only when used: zero-shot folders made before stay valid
             settings["few_shot"] = cfg.few_shot
     return settings
+
+
+def _runtime_weights(reasoner_config: str | None) -> dict[str, str]:
+    """Content digests of the local model and adapter a reasoner config's runtime names
+    (``runtime_model_sha256``, ``runtime_adapter_sha256``): the config file's own digest
+    does not change when the weights it points at do."""
+    from frs_ros.reasoning.runtime.factory import reasoner_config_path
+    from frs_ros.yaml_safe import load_yaml_mapping
+
+    if not reasoner_config:
+        return {}
+    config = load_yaml_mapping(reasoner_config_path(reasoner_config), "reasoner config")
+    runtime = config.get("runtime", config)
+    out = {}
+    for key in ("model", "adapter"):
+        value = runtime.get(key) if isinstance(runtime, dict) else None
+        if isinstance(value, str) and (digest := local_digest(value)) is not None:
+            out[f"runtime_{key}_sha256"] = digest
+    return out
 
 
 def check_few_shot_split(samples: list[Sample], few_shot: int) -> None:

@@ -282,12 +282,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 _BOOKKEEPING = {"output_dir", "save_steps", "save_total_limit", "log_steps"}
 # Inputs named by path: the manifest records a hash of their content, not only the name.
 _INPUT_FILES = ("train_file", "init_adapter", "teacher_chains", "teacher_adapter")
+# Models: a hub id or "tiny" stands for itself; a local file or directory (a GGUF, a
+# checkpoint) is recorded by content too, so weights changed in place are noticed.
+_MODELS = ("model", "teacher_model")
 
 
 def stage_settings(stage: str, cfg: Any) -> dict[str, Any]:
     """The manifest of a training stage (``frs_ros.manifest``): every setting of ``cfg``
-    except bookkeeping, plus content hashes of its input files and adapters."""
-    from frs_ros.manifest import file_digest
+    except bookkeeping, plus content hashes of its input files and adapters and of its
+    models when they are local paths."""
+    from frs_ros.manifest import file_digest, local_digest
 
     def strip(d: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -298,6 +302,18 @@ def stage_settings(stage: str, cfg: Any) -> dict[str, Any]:
     for key in _INPUT_FILES:
         if settings.get(key):
             settings[f"{key}_sha256"] = file_digest(settings[key])
+    judge = settings.get("judge")
+    runtimes = {  # runtime specs (config/reasoner*.yaml's runtime:) name models too
+        "teacher_runtime": settings.get("teacher_runtime"),
+        "judge_runtime": judge.get("runtime") if isinstance(judge, dict) else None,
+    }
+    named = [(key, settings.get(key)) for key in _MODELS]
+    for name, spec in runtimes.items():
+        if isinstance(spec, dict):
+            named += [(f"{name}_{key}", spec.get(key)) for key in ("model", "adapter")]
+    for key, value in named:
+        if isinstance(value, str) and (digest := local_digest(value)) is not None:
+            settings[f"{key}_sha256"] = digest
     return settings
 
 
