@@ -64,13 +64,15 @@ def build_warpers(sampling: Sampling) -> Any:
 class DecodeTiming:
     """Where a runtime's time went, summed over its calls (seconds and tokens): prefill
     (tokens fed as prompt), decode (one forward per generated token) and the grammar
-    matcher (masks and their application). Subtract two :meth:`snapshot` s for one query."""
+    matcher (masks and their application; ``compile_s``: compiling it for the tokenizer,
+    once per runtime). Subtract two :meth:`snapshot` s for one query."""
 
     prefill_tokens: int = 0
     prefill_s: float = 0.0
     decode_tokens: int = 0
     decode_s: float = 0.0
     grammar_s: float = 0.0
+    compile_s: float = 0.0
     calls: int = 0
 
     def snapshot(self) -> DecodeTiming:
@@ -169,8 +171,8 @@ class CachedTokenRuntime:
         timing.prefill_s += time.perf_counter() - start
         matcher = None
         if self.grammar is not None:
-            start = time.perf_counter()
             matcher = self._token_grammar(logits.shape[-1])
+            start = time.perf_counter()
             matcher.start(text)
             timing.grammar_s += time.perf_counter() - start
         new_ids: list[int] = []
@@ -245,7 +247,9 @@ class CachedTokenRuntime:
         """The grammar compiled for this tokenizer (once per grammar object)."""
         assert self.grammar is not None
         if self._compiled is None or self._compiled[0] is not self.grammar:
+            start = time.perf_counter()
             self._compiled = (self.grammar, self.grammar.compile(self.tokenizer, vocab_size))
+            self.timing.compile_s += time.perf_counter() - start
         return self._compiled[1]
 
     def _choose_allowed(self, logits: torch.Tensor, matcher: TokenGrammar) -> int | None:
