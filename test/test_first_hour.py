@@ -231,3 +231,12 @@ def test_the_tiny_recipe_writes_its_own_inputs(tmp_path) -> None:
     finally:
         os.chdir(cwd)
     assert json.loads((tmp_path / recipe.data.output).read_text().splitlines()[0])["query"]
+
+
+def test_missing_perception_weights_are_a_user_error(tmp_path) -> None:
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # an empty cache
+    proc = _frs("twin", str(EXAMPLE / "image.png"), "--models", "default", env=env)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nothing can be downloaded: HF_HUB_OFFLINE is set" in lines[0]
+    assert "Error:" not in lines[0]  # not reported as a crash

@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-class ModelUnavailableError(RuntimeError):
-    """The weights (or tokenizer) of a model cannot be found locally or downloaded."""
+class ModelUnavailableError(OSError):
+    """The weights (or tokenizer) of a model cannot be found locally or downloaded: an
+    environment to fix, like a missing file (``frs`` exits with code 2)."""
 
 
 @dataclass(frozen=True)
