@@ -39,7 +39,7 @@ class LoraSettings:
     which is what a tiny random model needs to learn anything."""
 
     r: AtLeast0 = 64
-    alpha: Positive = 128
+    alpha: AtLeast1 = 128
     dropout: Annotated[float, Interval(ge=0.0, lt=1.0)] = 0.05
     target_modules: list[str] = field(
         default_factory=lambda: [
