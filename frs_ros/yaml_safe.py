@@ -81,10 +81,16 @@ def expanded_size(node: Node, limit: int) -> tuple[int, int]:
 
 
 def load_yaml_text(
-    text: str | bytes, source: str = "<string>", *, max_alias_nodes: int = MAX_ALIAS_NODES
+    text: str | bytes,
+    source: str = "<string>",
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_alias_nodes: int = MAX_ALIAS_NODES,
 ) -> Any:
-    """One YAML document from ``text`` (``None`` when empty), with the alias bound; errors
-    name ``source``."""
+    """One YAML document from ``text`` (``None`` when empty), within the size and alias
+    bounds; errors name ``source``."""
+    if len(text) > max_bytes:
+        raise YAMLFileError(f"{source}: refused: larger than the {max_bytes}-byte limit for YAML")
     loader = _Loader(text)
     try:
         try:
@@ -135,7 +141,8 @@ def load_yaml_file(
         raise YAMLFileError(f"{p}: cannot read: {err.strerror or err}") from None
     if size > max_bytes:
         raise YAMLFileError(f"{p}: refused: larger than the {max_bytes}-byte limit for YAML")
-    return load_yaml_text(b"".join(chunks), str(p), max_alias_nodes=max_alias_nodes)
+    data = b"".join(chunks)
+    return load_yaml_text(data, str(p), max_bytes=max_bytes, max_alias_nodes=max_alias_nodes)
 
 
 def load_yaml_mapping(path: str | os.PathLike[str], what: str = "YAML file") -> dict[str, Any]:

@@ -150,3 +150,18 @@ def test_frs_eval_resume_refuses_a_model_dir_whose_weights_changed(tmp_path: Pat
     last = changed.stderr.strip().splitlines()[-1]
     assert f"{out} was made with other settings" in last
     assert "model_sha256" in last
+
+
+def test_frs_eval_config_method_records_the_runtime_weights(tmp_path: Path) -> None:
+    from frs_ros.evaluation.cli import _runtime_weights
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF v1")
+    config = tmp_path / "reasoner.yaml"
+    config.write_text(f"runtime: {{kind: ort-genai, model: {gguf}}}\n")
+    first = _runtime_weights(str(config))
+    assert first == {"runtime_model_sha256": file_digest(gguf)}
+    gguf.write_bytes(b"GGUF v2 -- other weights")
+    assert _runtime_weights(str(config)) != first
+    config.write_text("runtime: {kind: openai, model: served-name}\n")
+    assert _runtime_weights(str(config)) == {}

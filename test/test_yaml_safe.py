@@ -151,3 +151,8 @@ def test_frs_refuses_a_bomb_recipe_with_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "bomb.yaml: refused: its aliases expand" in proc.stderr
     assert time.perf_counter() - t0 < 60
+
+
+def test_a_long_text_is_refused_too() -> None:
+    with pytest.raises(YAMLFileError, match="launch argument: refused: larger than the 100-byte"):
+        load_yaml_text("x" * 101, "launch argument", max_bytes=100)
