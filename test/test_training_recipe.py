@@ -111,3 +111,11 @@ def test_valid_values_keep_their_types(tmp_path: Path) -> None:
     assert recipe.sft.optim.epochs == 2.0
     assert recipe.teacher.num_generations == 2
     assert recipe.student.judge["runtime"] == {"kind": "hf", "model": "tiny"}
+
+
+def test_configs_built_in_python_refuse_zero_save_settings() -> None:
+    from frs_ros.training.config import OptimSettings
+
+    for bad in ({"save_steps": 0}, {"save_total_limit": 0}):
+        with pytest.raises(ValueError, match="save_steps and save_total_limit must be >= 1"):
+            OptimSettings(**bad)

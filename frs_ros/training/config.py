@@ -77,6 +77,9 @@ class OptimSettings:
     def __post_init__(self) -> None:
         if self.learning_rate <= 0 or self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("learning_rate must be > 0, batch_size and grad_accum >= 1")
+        # also for configs built in Python: 0 would divide by zero / prune every checkpoint
+        if self.save_steps < 1 or self.save_total_limit < 1:
+            raise ValueError("save_steps and save_total_limit must be >= 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.scheduler not in ("cosine", "linear", "constant"):
