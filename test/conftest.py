@@ -3,6 +3,7 @@
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -80,6 +81,7 @@ class FakeServer:
         self.kind = "vllm"
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.delay_s = 0.0  # a busy server: each reply comes this late
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -88,6 +90,7 @@ class FakeServer:
                 server.requests.append(json.loads(self.rfile.read(length)))
                 server.headers.append(dict(self.headers))
                 assert self.path == "/v1/completions"
+                time.sleep(server.delay_s)
                 if server.replies:
                     status, body = server.replies.pop(0)
                 else:

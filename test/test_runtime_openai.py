@@ -205,3 +205,43 @@ def test_yaml_settings_reach_the_runtime(server):
     assert server.requests[0]["structured_outputs"] == {"grammar": protocol_gbnf()}
     with pytest.raises(ValueError, match="Ollama"):
         load_runtime({**cfg, "server": "ollama"})
+
+
+def test_requests_turn_repetition_penalties_off(server):
+    """llama.cpp's default repeat_penalty 1.1 changes greedy answers: every request sends
+    the neutral settings the local runtimes decode with (extra_body may override them)."""
+    server.replies += [ok("a"), ok("b"), ok("c")]
+    for kind, extra in (("llamacpp", None), ("vllm", None), ("llamacpp", {"repeat_penalty": 1.3})):
+        rt = OpenAIRuntime(server.url, "qwen", server=kind, extra_body=extra)
+        rt.complete("p", stop=[], max_new_tokens=4)
+    llama, vllm, custom = server.requests
+    assert llama["repeat_penalty"] == 1.0 and "repetition_penalty" not in llama
+    assert vllm["repetition_penalty"] == 1.0 and "repeat_penalty" not in vllm
+    for body in (llama, vllm):
+        assert body["presence_penalty"] == body["frequency_penalty"] == 0.0
+    assert custom["repeat_penalty"] == 1.3
+
+
+def test_a_timed_out_request_is_not_retried_into_the_busy_server(server):
+    server.delay_s = 0.6
+    server.replies.append(ok("late"))
+    rt = runtime(server, timeout_s=0.2, max_retries=3)
+    with pytest.raises(EndpointError, match="not retried"):
+        rt.complete("p", stop=[], max_new_tokens=4)
+    time.sleep(0.7)
+    assert len(server.requests) == 1
+
+
+def test_request_timeout_follows_the_reasoning_bound(server):
+    """No timeout_s: a slow request may take the time left before the deadline; one that
+    reaches the deadline is a deadline completion, sent once."""
+    server.delay_s = 0.5
+    server.replies += [ok("slow but in time"), ok("too late")]
+    rt = runtime(server)
+    assert rt.timeout_s is None
+    out = rt.complete("p", stop=[], max_new_tokens=4, deadline=time.monotonic() + 5)
+    assert out.text == "slow but in time"
+    out = rt.complete("p", stop=[], max_new_tokens=4, deadline=time.monotonic() + 0.2)
+    assert out.finish_reason == "deadline"
+    time.sleep(0.6)
+    assert len(server.requests) == 2

@@ -19,6 +19,14 @@ the local runtimes' grammar) in the field the ``server`` kind reads: llama.cpp's
 in ``structured_outputs.grammar``. Ollama's ``/v1/completions`` has no grammar field and
 its native ``format`` constrains a whole reply to JSON, which the tag protocol is not, so
 a constrained Ollama runtime is refused at construction.
+
+Decoding settings: the local runtimes apply no repetition penalty, so every request says so
+(``presence_penalty``/``frequency_penalty`` 0, and llama.cpp's ``repeat_penalty`` or vLLM's
+``repetition_penalty`` 1.0: llama.cpp's default 1.1 changes greedy answers).
+
+Timeouts: a request may take as long as the query's reasoning bound (the deadline) allows;
+one that times out is never retried, since the server is most likely still computing it
+and a retry would queue a second copy behind it.
 """
 
 from __future__ import annotations
@@ -52,8 +60,21 @@ _TRANSPORT_ERRORS = (
 )
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 30.0
+#: request timeout when neither ``timeout_s`` nor a deadline bounds it
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
 SERVER_KINDS = ("llamacpp", "vllm", "ollama")
+
+
+def neutral_penalties(server: str | None) -> dict[str, Any]:
+    """Request fields that turn the server's repetition penalties off, as the local
+    runtimes decode (llama.cpp defaults ``repeat_penalty`` to 1.1)."""
+    fields: dict[str, Any] = {"presence_penalty": 0.0, "frequency_penalty": 0.0}
+    if server == "llamacpp":
+        fields["repeat_penalty"] = 1.0
+    elif server == "vllm":
+        fields["repetition_penalty"] = 1.0
+    return fields
 
 
 def grammar_fields(server: str, gbnf: str) -> dict[str, Any]:
@@ -76,6 +97,10 @@ class EndpointError(RuntimeError):
     """The server refused the request or stayed unreachable after the retries."""
 
 
+class _TimedOut(Exception):
+    """The request timed out: the server may still be computing it."""
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -89,11 +114,14 @@ class OpenAIRuntime:
     with ``apply_chat_template``) formats prompts and counts tokens; without it prompts use
     the Qwen3 ChatML format (:func:`~frs_ros.reasoning.runtime.base.chatml_prompt`) and
     ``n_tokens`` comes from the server's ``usage`` (else a word/punctuation count).
-    Transport errors, 429 and 5xx are retried ``max_retries`` times with exponential
-    backoff (``backoff_s``, doubled each time); other HTTP errors raise
-    :class:`EndpointError` at once. Each request's timeout is the smaller of ``timeout_s``
-    and the time left before the deadline. ``extra_body`` is merged into every request
-    (server-specific options).
+    Refused or dropped connections, 429 and 5xx are retried ``max_retries`` times with
+    exponential backoff (``backoff_s``, doubled each time); other HTTP errors raise
+    :class:`EndpointError` at once. A request's timeout is the time left before the
+    deadline (the query's reasoning bound), or ``timeout_s`` when that is set and smaller
+    (:data:`DEFAULT_REQUEST_TIMEOUT_S` without either); a timed-out request is not retried:
+    past the deadline it is a ``deadline`` completion, before it an :class:`EndpointError`.
+    ``extra_body`` is merged into every request last (server-specific options; it may
+    override the neutral penalties).
 
     ``constrained`` makes every request carry the protocol grammar, in the field that the
     ``server`` kind (:data:`SERVER_KINDS`) reads (:func:`grammar_fields`).
@@ -109,7 +137,7 @@ class OpenAIRuntime:
         tokenizer: Any = None,
         thinking: bool = False,
         sampling: Sampling | None = None,
-        timeout_s: float = 60.0,
+        timeout_s: float | None = None,
         max_retries: int = 3,
         backoff_s: float = 0.5,
         extra_body: dict[str, Any] | None = None,
@@ -119,8 +147,8 @@ class OpenAIRuntime:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"endpoint url must start with http:// or https://, got {url!r}")
-        if timeout_s <= 0 or max_retries < 0 or backoff_s < 0:
-            raise ValueError("timeout_s must be > 0, max_retries and backoff_s >= 0")
+        if (timeout_s is not None and timeout_s <= 0) or max_retries < 0 or backoff_s < 0:
+            raise ValueError("timeout_s must be > 0 (or null), max_retries and backoff_s >= 0")
         if api_key is None and api_key_env:
             api_key = os.environ.get(api_key_env)
             if api_key is None:
@@ -188,6 +216,7 @@ class OpenAIRuntime:
             "max_tokens": max_new_tokens,
             "temperature": self.sampling.temperature,
             "top_p": self.sampling.top_p,
+            **neutral_penalties(self.server),
             **self.extra_body,
         }
         if stops:
@@ -233,11 +262,21 @@ class OpenAIRuntime:
         for attempt in range(self.max_retries + 1):
             timeout = self.timeout_s
             if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     return None
+                timeout = left if timeout is None else min(timeout, left)
+            elif timeout is None:
+                timeout = DEFAULT_REQUEST_TIMEOUT_S
             try:
                 return self._request_once(data, timeout)
+            except _TimedOut:
+                if deadline is not None and time.monotonic() >= deadline - 0.05:
+                    return None
+                raise EndpointError(
+                    f"{self.url} did not answer within {timeout:.0f} s (endpoint.timeout_s); "
+                    "not retried: the server may still be working on the request"
+                ) from None
             except _Retryable as err:
                 last_error = str(err)
                 if deadline is not None and time.monotonic() >= deadline:
@@ -265,6 +304,10 @@ class OpenAIRuntime:
                 raise _Retryable(message, _retry_after(err.headers.get("Retry-After"))) from err
             raise EndpointError(message) from err
         except _TRANSPORT_ERRORS as err:
+            if isinstance(err, TimeoutError) or isinstance(
+                getattr(err, "reason", None), TimeoutError
+            ):
+                raise _TimedOut from err
             raise _Retryable(f"transport error talking to {self.url}: {err}") from err
         try:
             return json.loads(payload)
