@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import pickle
 import random
 import shutil
@@ -269,7 +270,9 @@ class Trainer:
         if not path.is_file():
             return
         kept = [r for r in read_metrics(self.out) if r["step"] <= start]
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        tmp.replace(path)  # atomic: a kill here never loses the rows kept
 
     def _writer(self, start: int) -> Any:
         if not self.accelerator.is_main_process:
