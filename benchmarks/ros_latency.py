@@ -8,7 +8,9 @@ mode (single process, four nodes), and measures from a client process:
 
 Frames are sent one at a time (the next after the previous twin), so the figures are the
 pipeline's latency, not queueing. Also writes the overlay of the bundled kitchen image as
-RViz's Image display shows it (docs/images/ros_overlay.png). Prints a markdown table.
+RViz's Image display shows it (out/ros_latency/ros_overlay.png; ``--image PATH`` elsewhere,
+e.g. docs/images/ros_overlay.png to refresh the picture in docs/ros.md). Prints a markdown
+table.
 
     python benchmarks/ros_latency.py [--frames 20] [--queries 5]
 """
@@ -47,6 +49,7 @@ def measure(mode: str, domain: int, n_frames: int, n_queries: int, picture: Path
     from frs_ros.io.messages import frame_messages
     from frs_ros.ros import conversions as conv
     from frs_ros.ros.interfaces import RclpyTypes
+    from frs_ros.ros.player import depth_encoding, metric_frame
 
     env = {**ros_environment(default_workspace()), "ROS_DOMAIN_ID": str(domain)}
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -60,6 +63,8 @@ def measure(mode: str, domain: int, n_frames: int, n_queries: int, picture: Path
     )
     types = RclpyTypes()
     frame = next(iter(iter_frames(EXAMPLE)))
+    encoding = depth_encoding(frame)  # the depth PNG holds millimetres: 16UC1, as a camera
+    frame = metric_frame(frame)
     h, w = frame.rgb.shape[:2]
     frame.intrinsics = CameraIntrinsics.from_fov(w, h, 60.0)
     seen: dict[str, dict[tuple[int, int], float]] = {"twin": {}, "overlay": {}}
@@ -106,7 +111,7 @@ def measure(mode: str, domain: int, n_frames: int, n_queries: int, picture: Path
 
         def send(i: int) -> tuple[tuple[int, int], float]:
             hdr = conv.header(types, 1_764_000_000 + i, "camera_optical")
-            image, depth, info = frame_messages(types, frame, hdr)
+            image, depth, info = frame_messages(types, frame, hdr, encoding)
             sent = time.perf_counter()
             pubs["depth"].publish(depth)
             pubs["camera_info"].publish(info)
@@ -165,12 +170,22 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.0f} / {p90:.0f}"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--queries", type=int, default=5)
-    parser.add_argument("--picture", default=str(ROOT / "docs/images/ros_overlay.png"))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--image",
+        dest="picture",
+        default=str(ROOT / "out" / "ros_latency" / "ros_overlay.png"),
+        help="where the overlay picture goes (default under out/; the tracked picture of "
+        "docs/ros.md is docs/images/ros_overlay.png)",
+    )
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     print(f"transport: {rmw} (Fast DDS 2.14, ROS 2 Jazzy wheels), localhost only; tiny profiles")
     print(f"{args.frames} frames (320x240 RGB-D, one at a time), {args.queries} queries\n")

@@ -172,6 +172,54 @@ def test_object_optional_fields_round_trip():
     assert conv.msg_to_object(conv.object_to_msg(TYPES, obj)) == obj
 
 
+def _bad_attributes(msg):
+    msg.frames[-1].objects[0].attributes_json = "{not json"
+
+
+def _attributes_not_an_object(msg):
+    msg.frames[-1].objects[0].attributes_json = "[1, 2]"
+
+
+def _short_mask(msg):
+    msg.frames[-1].objects[0].mask_counts = "0"
+
+
+def _long_mask(msg):
+    obj = msg.frames[-1].objects[0]
+    obj.mask_counts = obj.mask_counts + "a"  # a run past the end of the h x w mask
+
+
+def _mask_of_another_size(msg):
+    msg.frames[-1].objects[0].mask_height = 48  # its counts no longer cover h x w
+
+
+def _no_frames(msg):
+    msg.frames = []
+
+
+def _score_out_of_range(msg):
+    msg.frames[-1].objects[0].score = 7.0
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "match"),
+    [
+        (_bad_attributes, r"twin frame \d+, object \d+: attributes_json is not JSON"),
+        (_attributes_not_an_object, r"object \d+: attributes_json: must be a"),
+        (_short_mask, r"object \d+: mask: counts cover 0 pixels, the mask size 32x24"),
+        (_long_mask, r"object \d+: mask: counts"),
+        (_mask_of_another_size, r"object \d+: mask: counts cover 768 pixels, the mask size 32x48"),
+        (_no_frames, "the Twin message has no frames"),
+        (_score_out_of_range, r"object \d+: score must be in \[0, 1\]"),
+    ],
+)
+def test_malformed_twin_messages_are_value_errors_saying_where(corrupt, match):
+    msg = conv.twin_to_msg(TYPES, random_twin(2, 1, size=(24, 32), seed=1))
+    corrupt(msg)
+    with pytest.raises(ValueError, match=match):
+        conv.msg_to_twin(msg)
+
+
 def test_result_message_carries_union_and_instances():
     twin: Twin = random_twin(3, 2, size=(24, 32), seed=1)
     ids = twin.latest.ids[:2]

@@ -127,8 +127,9 @@ def msg_to_object(msg: Any, where: str = "twin object") -> TwinObject:
             source=msg.depth_source,
             valid_ratio=float(msg.depth_valid_ratio),
         )
+    attributes = _attributes(msg.attributes_json, where)
     try:
-        return _object(msg, mask, depth, _attributes(msg.attributes_json, where))
+        return _object(msg, mask, depth, attributes)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from None
 
