@@ -182,6 +182,7 @@ def test_reasoner_config_loads_the_cached_conversion(
     rt = load_runtime({"kind": "ort-genai", "model": str(gguf), "threads": 1, "context": 512})
     assert isinstance(rt, OrtGenaiRuntime)
     assert rt.model_dir == root / "ort-genai" / file_key(gguf, root=root).entry_name("int4")
+    assert rt.parameter_count is not None and rt.parameter_count > 100_000  # recorded by convert
     out = rt.complete(rt.format_prompt("s", "q"), stop=["</answer>"], max_new_tokens=3)
     assert out.n_tokens == 3
     assert capsys.readouterr().err == ""

@@ -245,3 +245,32 @@ def test_request_timeout_follows_the_reasoning_bound(server):
     assert out.finish_reason == "deadline"
     time.sleep(0.6)
     assert len(server.requests) == 2
+
+
+def test_frs_eval_openai_constrained_flags_and_unknown_parameters(server, tmp_path, capsys):
+    """`frs eval --method openai --server llamacpp --constrained`: every request carries the
+    grammar and the neutral penalties; the efficiency table says the parameters are
+    unknown (the weights are the server's), not 0."""
+    import json as _json
+
+    from frs_ros.cli import main
+
+    data = tmp_path / "bench"
+    gen = ["bench", "generate", "--out", str(data), "--n-per-cell", "1", "--splits", "test"]
+    assert main([*gen, "--no-progress", "--size", "120x160"]) == 0
+    n = sum(1 for _ in (data / "test.jsonl").open())
+    server.kind = "llamacpp"
+    server.continuations += ['<reason>r</reason><answer>{"ids": []}</answer>'] * n
+    out = tmp_path / "eval"
+    args = ["eval", str(data), "--method", "openai", "--endpoint", server.url, "--model", "m"]
+    args += ["--server", "llamacpp", "--constrained", "--out", str(out), "--no-progress"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert len(server.requests) == n
+    for body in server.requests:
+        assert body["grammar"] == protocol_gbnf() and body["repeat_penalty"] == 1.0
+    eff = _json.loads((out / "efficiency.json").read_text())
+    assert eff["llm_params"] is None and eff["total_params"] is None
+    assert "| openai | twin | unknown | unknown |" in (out / "efficiency.md").read_text()
+    bad = ["eval", str(data), "--method", "openai", "--endpoint", server.url, "--model", "m"]
+    assert main([*bad, "--constrained", "--out", str(tmp_path / "x")]) == 2
+    assert "runtime.server" in capsys.readouterr().err

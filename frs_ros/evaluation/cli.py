@@ -53,6 +53,17 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--device", default=None, help="hf: cpu | cuda")
     p.add_argument("--endpoint", default=None, help="openai: base URL of the server")
     p.add_argument("--api-key-env", default=None, help="openai: env var holding the API key")
+    p.add_argument(
+        "--server",
+        default=None,
+        choices=("llamacpp", "vllm", "ollama"),
+        help="openai: the server's kind (where it reads a grammar, which penalties it has)",
+    )
+    p.add_argument(
+        "--constrained",
+        action="store_true",
+        help="openai: the server decodes inside the protocol grammar (needs --server)",
+    )
     p.add_argument("--reasoner-config", default=None, help="config: reasoner YAML (runtime:)")
     p.add_argument(
         "--mode",
@@ -161,6 +172,7 @@ def build_predictor(args: argparse.Namespace) -> Predictor:
         if args.api_key_env:
             endpoint["api_key_env"] = args.api_key_env
         cfg = {"kind": "openai", "model": args.model, "endpoint": endpoint}
+        cfg |= {"server": args.server, "constrained": args.constrained}
     else:
         if not args.reasoner_config:
             raise ValueError("--method config needs --reasoner-config PATH")
@@ -196,6 +208,8 @@ def eval_settings(args: argparse.Namespace, data: Path) -> dict[str, object]:
             settings["model_sha256"] = digest
     elif args.method == "openai":
         settings |= {"model": args.model, "endpoint": args.endpoint}
+        if args.server or args.constrained:  # recorded when set: older folders stay valid
+            settings |= {"server": args.server, "constrained": args.constrained}
     elif args.method == "config":
         settings["reasoner_config_sha256"] = file_digest(args.reasoner_config)
         settings |= _runtime_weights(args.reasoner_config)

@@ -213,7 +213,12 @@ def _efficiency(
     frames = sum(r["n_frames"] for r in records)
     total = sum(r["perception_s"] + r["reasoning_s"] for r in records)
     llm = getattr(predictor, "runtime", None)
-    llm_params = count_parameters(llm) if llm is not None else 0
+    llm_params: int | None = 0
+    if llm is not None:
+        # runtimes without torch modules say what they know (None: unknown, as a server's)
+        llm_params = (
+            llm.parameter_count if hasattr(llm, "parameter_count") else count_parameters(llm)
+        )
     perception_params = count_parameters(pipeline) if pipeline is not None else 0
     return {
         "method": predictor.name,
@@ -221,7 +226,7 @@ def _efficiency(
         "samples": n,
         "frames": frames,
         "llm_params": llm_params,
-        "total_params": llm_params + perception_params,
+        "total_params": None if llm_params is None else llm_params + perception_params,
         "peak_rss_bytes": peak_rss_bytes(),
         "latency_ms_per_query": 1000 * total / n if n else float("nan"),
         "latency_ms_per_frame": 1000 * total / frames if frames else float("nan"),
@@ -242,7 +247,9 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _params(n: int) -> str:
+def _params(n: int | None) -> str:
+    if n is None:
+        return "unknown"
     if n == 0:
         return "0"
     for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):

@@ -65,7 +65,7 @@ def convert(
     out = Path(out)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         hf_dir = Path(tmp) / "hf"
-        tokenizer, tied = _save_merged(str(model), adapter, hf_dir)
+        tokenizer, tied, parameters = _save_merged(str(model), adapter, hf_dir)
         cmd = [
             sys.executable,
             "-m",
@@ -88,14 +88,18 @@ def convert(
         "source": str(model),
         "adapter": None if adapter is None else str(adapter),
         "precision": precision,
+        "parameters": parameters,  # of the float checkpoint (efficiency tables report it)
         "onnxruntime_genai": require_ort_genai().__version__,
     }
     (out / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return out
 
 
-def _save_merged(model: str, adapter: str | os.PathLike | None, dest: Path) -> tuple[Any, bool]:
-    """Save ``model`` (+ merged ``adapter``) as a float32 HF checkpoint; (tokenizer, tied)."""
+def _save_merged(
+    model: str, adapter: str | os.PathLike | None, dest: Path
+) -> tuple[Any, bool, int]:
+    """Save ``model`` (+ merged ``adapter``) as a float32 HF checkpoint; (tokenizer, tied,
+    parameter count)."""
     import warnings
 
     from frs_ros.reasoning.runtime.hf import HFRuntime
@@ -115,4 +119,5 @@ def _save_merged(model: str, adapter: str | os.PathLike | None, dest: Path) -> t
             del lm.config.quantization_config
     lm.save_pretrained(str(dest))
     rt.tokenizer.save_pretrained(str(dest))
-    return rt.tokenizer, bool(getattr(lm.config, "tie_word_embeddings", False))
+    tied = bool(getattr(lm.config, "tie_word_embeddings", False))
+    return rt.tokenizer, tied, sum(p.numel() for p in lm.parameters())

@@ -187,6 +187,11 @@ class OpenAIRuntime:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._sleep = sleep
 
+    @property
+    def parameter_count(self) -> int | None:
+        """Unknown: the weights are the server's (efficiency tables say so, not 0)."""
+        return None
+
     def format_prompt(self, system: str, user: str) -> str:
         if self.tokenizer is None:
             return chatml_prompt(system, user, thinking=self.thinking)

@@ -100,6 +100,17 @@ class OrtGenaiRuntime(CachedTokenRuntime):
             constrained=constrained,
         )
 
+    @property
+    def parameter_count(self) -> int | None:
+        """Parameters of the checkpoint it was converted from (``frs export-cpu`` records
+        them); None for a directory converted without that record."""
+        try:
+            manifest = json.loads((self.model_dir / EXPORT_MANIFEST).read_text())
+        except (OSError, ValueError):
+            return None
+        count = manifest.get("parameters") if isinstance(manifest, dict) else None
+        return count if isinstance(count, int) else None
+
     # ------------------------------------------------------------------ backend hooks
 
     def _forward(self, ids: list[int]) -> torch.Tensor:
