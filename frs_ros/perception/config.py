@@ -15,7 +15,7 @@ from annotated_types import Ge, Interval
 
 from frs_ros import validation
 from frs_ros.paths import config_path
-from frs_ros.perception.frames import DEFAULT_MAX_SIDE
+from frs_ros.perception.frames import DEFAULT_MAX_SIDE, DEFAULT_WORK_SIDE
 from frs_ros.yaml_safe import load_yaml_mapping
 
 Fraction = Annotated[float, Interval(ge=0.0, le=1.0)]  # a threshold, score or IoU
@@ -67,6 +67,8 @@ class TrackingConfig:
 class PerceptionConfig:
     vocabulary: tuple[str, ...] = ("object",)
     max_side: Count = DEFAULT_MAX_SIDE
+    # frames larger than this on a side are processed downscaled, masks scaled back up
+    work_side: Annotated[int, Ge(64)] = DEFAULT_WORK_SIDE
     use_depth_model: bool = True
     depth_every: Count = 1  # run Depth Anything every N frames, reuse its map in between
     detection: DetectionConfig = field(default_factory=DetectionConfig)

@@ -6,9 +6,11 @@ process can report the frame and keep going):
 - Colour: HxWx3 ``uint8`` RGB. Grey (HxW, HxWx1) is replicated to three channels, RGBA
   drops alpha. Other dtypes are rejected (their value range is ambiguous).
 - Empty frames (a zero side) are rejected.
-- Frames larger than ``max_side`` on a side are *rejected*, not downscaled: masks, boxes
-  and centroids must be in the caller's pixel frame, and a silent downscale would hand
-  back a twin of another size. Raise ``max_side`` in ``config/perception.yaml`` if needed.
+- Frames larger than ``max_side`` on a side are *rejected*. Frames within it but larger
+  than ``work_side`` are processed downscaled (:func:`work_image`; the networks see at
+  most 1024 px anyway) and the masks scaled back up (:func:`upscale_mask`): the twin keeps
+  the caller's pixel frame, while mask post-processing, whose cost grows with the pixel
+  count (an 8000x8000 frame has 64 M pixels per mask logit map), stays bounded.
 - Depth: ``uint16`` is millimetres (``16UC1``), floating point is metres (``32FC1``);
   the result is float32 metres, 0/NaN meaning "no return". Values beyond
   ``frs_ros.validation.MAX_DEPTH_M`` (or negative, or infinite) are no measurement either
@@ -24,12 +26,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from PIL import Image
 
 from frs_ros import validation
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_SIDE = 8192
+DEFAULT_WORK_SIDE = 2048
 
 
 def as_rgb(image: np.ndarray, max_side: int = DEFAULT_MAX_SIDE) -> np.ndarray:
@@ -89,6 +93,29 @@ def _resample_depth(depth: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
             f"the depth is not registered to the colour camera"
         )
     log.warning("depth %dx%d resampled (nearest) to the colour frame %dx%d", dw, dh, w, h)
-    rows = np.minimum(((np.arange(h) + 0.5) * dh / h).astype(np.int64), dh - 1)
-    cols = np.minimum(((np.arange(w) + 0.5) * dw / w).astype(np.int64), dw - 1)
-    return depth[rows[:, None], cols[None, :]]
+    return depth[_nearest(dh, h)[:, None], _nearest(dw, w)[None, :]]
+
+
+def work_image(rgb: np.ndarray, work_side: int) -> np.ndarray:
+    """``rgb`` downscaled (area-averaging) so that its longer side is at most
+    ``work_side``; the frame itself when it is already small enough."""
+    h, w = rgb.shape[:2]
+    scale = work_side / max(h, w)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # reducing_gap: PIL first shrinks by an integer factor (fast box filter), then resamples
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX, reducing_gap=2.0))
+
+
+def upscale_mask(mask: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
+    """A mask (or depth map) of the work image back at the frame size ``image_hw``
+    (nearest)."""
+    if mask.shape == tuple(image_hw):
+        return mask
+    return mask[_nearest(mask.shape[0], image_hw[0])[:, None], _nearest(mask.shape[1], image_hw[1])]
+
+
+def _nearest(src: int, dst: int) -> np.ndarray:
+    """For each of ``dst`` output pixels, the source pixel whose centre is nearest."""
+    return np.minimum(((np.arange(dst) + 0.5) * src / dst).astype(np.int64), src - 1)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from frs_ros.perception.config import PerceptionConfig, load_perception_config
 from frs_ros.perception.cores import DepthCore, Owlv2Core, Sam2Core
-from frs_ros.perception.frames import as_metric_depth, as_rgb
+from frs_ros.perception.frames import as_metric_depth, as_rgb, upscale_mask, work_image
 from frs_ros.perception.models import ModelProfile, load_profile
 from frs_ros.perception.segment import (
     Detector,
@@ -91,9 +91,10 @@ class PerceptionPipeline:
     ) -> FrameTwin:
         """One frame → its twin. ``depth``: sensor depth (uint16 mm or float m), metric;
         without it Depth Anything gives relative depth (if enabled), else no depth."""
-        rgb = as_rgb(rgb, self.config.max_side)
-        hw = rgb.shape[:2]
+        full = as_rgb(rgb, self.config.max_side)
+        hw = full.shape[:2]
         metric = as_metric_depth(depth, hw) if depth is not None else None
+        rgb = work_image(full, self.config.work_side)  # masks come back at rgb's size
         self.segmenter.set_image(rgb)
         candidates = None
         labels = self.labels(extra_labels)
@@ -108,7 +109,7 @@ class PerceptionPipeline:
         if metric is not None:
             depth_map, source = metric, "metric"
         elif self.depth is not None:
-            depth_map, source = self._relative_depth(rgb), "relative"
+            depth_map, source = upscale_mask(self._relative_depth(rgb), hw), "relative"
         else:
             depth_map, source = None, "relative"
         objects = [
@@ -116,7 +117,7 @@ class PerceptionPipeline:
                 t.id,
                 t.label,
                 t.score,
-                t.mask,
+                upscale_mask(t.mask, hw),
                 depth=depth_map,
                 depth_source=source,
                 intrinsics=intrinsics,
