@@ -227,3 +227,15 @@ def test_ask_refuses_an_empty_query_and_ctrl_c_ends_it_cleanly(setup):
     )
     assert waiting.interrupt() == 0, waiting.output()
     assert "Traceback" not in waiting.output()
+
+
+def test_ctrl_c_while_the_models_load_is_a_clean_exit(setup):
+    _, _, env, tmp = setup
+    node = Process(
+        [sys.executable, "-m", "frs_ros.ros", "frs_pipeline", "--ros-args", "-p", "profile:=tiny"],
+        {**env, "ROS_DOMAIN_ID": str(DOMAIN + 10)},
+        tmp / "interrupted.log",
+    )
+    wait_until(lambda: "builds RANDOM-WEIGHT" in node.output(), "the models to start loading")
+    assert node.interrupt() == 0, node.output()
+    assert "Traceback" not in node.output() and "RCLError" not in node.output()

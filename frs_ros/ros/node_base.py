@@ -18,6 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
@@ -32,6 +33,7 @@ try:  # part of every ROS 2 install, but not on PyPI: the pip-only route has non
 except ImportError:
     message_filters = None
 
+RCLError = rclpy_implementation.RCLError
 RELIABILITIES = ("sensor_data", "reliable", "best_effort")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -281,6 +283,11 @@ def run(node_factory: Callable[[], FrsNode], args: list[str] | None = None) -> i
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, SIGTERM
         pass
+    except RCLError:
+        if rclpy.ok():
+            raise
+        # Ctrl-C during a transition (models loading): rclpy's signal handler shut the
+        # context down under it, and the transition could not be published; a clean stop
     finally:
         executor.shutdown()
         node.destroy_node()
