@@ -47,7 +47,7 @@ def pick_samples(n: int, max_objects: int) -> list[tuple[Sample, str]]:
     category, asked on the same twin."""
     pool = [
         s
-        for s in generate_split("test", 2, progress=False)
+        for s in generate_split("test", 3, progress=False)
         if len(s.twin) == 1 and len(s.twin.ids) <= max_objects
     ]
     picked: list[tuple[Sample, str]] = []
