@@ -48,6 +48,8 @@ def _fail(where: str, message: str) -> ValueError:
 
 def integer(value: Any, where: str, lo: int | None = None, hi: int | None = None) -> int:
     """``value`` as an int in [lo, hi]; bools, floats and strings are refused."""
+    if type(value) is int and lo is None and hi is None:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise _fail(where, f"must be an integer, got {type(value).__name__} {value!r:.40}")
     value = int(value)
@@ -58,6 +60,9 @@ def integer(value: Any, where: str, lo: int | None = None, hi: int | None = None
 
 def number(value: Any, where: str, lo: float | None = None, hi: float | None = None) -> float:
     """``value`` as a finite float in [lo, hi]; NaN, inf, bools and strings are refused."""
+    # fast path: twins hold tens of thousands of plain floats
+    if type(value) is float and math.isfinite(value) and lo is None and hi is None:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise _fail(where, f"must be a number, got {type(value).__name__} {value!r:.40}")
     try:
