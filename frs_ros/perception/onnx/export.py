@@ -218,7 +218,7 @@ def export_models(
     Models left out are not exported (the runtime then cannot load that core). OWLv2 runs
     at ``owlv2_image_size`` (default: its config's image size). The depth
     graph takes the network input that frames of ``frame_hw`` (height, width, after the
-    pipeline's ``max_side`` cap) are resized to; without it, ``depth_input_size`` squares.
+    pipeline's ``work_side`` downscale) are resized to; without it, ``depth_input_size`` squares.
     """
     if sam2 is None and owlv2 is None and depth is None:
         raise ValueError("export_models needs at least one of sam2, owlv2, depth")
