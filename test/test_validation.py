@@ -236,6 +236,18 @@ def test_16_bit_png_keeps_its_grey_levels(tmp_path: Path) -> None:
     assert rgb.mean() < 160
 
 
+def test_16_bit_png_compressed_image_keeps_its_grey_levels() -> None:
+    import io
+
+    from frs_ros.io.images import compressed_to_rgb
+
+    grey = np.tile(np.linspace(0, 65535, W).astype(np.uint16), (H, 1))
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, format="PNG")
+    rgb = compressed_to_rgb(SimpleNamespace(format="png", data=buf.getvalue()))
+    assert (rgb[..., 1] == (grey >> 8)).all()
+
+
 def test_int32_tiff_depth(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(tmp_path / "a.tif")
     Image.fromarray(np.full((H, W), 1500, np.int32)).save(tmp_path / "a_depth.tif")

@@ -103,6 +103,32 @@ def depth_to_metres(msg: Any) -> np.ndarray:
     return depth
 
 
+INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit grey (PNG, TIFF); 32-bit int
+
+
+def uint16_pixels(image: PILImage.Image) -> np.ndarray:
+    """A 16- or 32-bit integer grey image as uint16; 32-bit values must fit 16 bits (a
+    16-bit file read as PIL mode "I")."""
+    arr = np.asarray(image)
+    if arr.dtype.itemsize > 2 and arr.size and (arr.min() < 0 or arr.max() > 65535):
+        raise ValueError(
+            f"it has {arr.dtype.itemsize * 8}-bit integer pixels outside 0..65535 "
+            f"({arr.min()}..{arr.max()}); expected 8/16-bit pixels"
+        )
+    return arr.astype(np.uint16)
+
+
+def pil_to_rgb(image: PILImage.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. 16-bit grey keeps its top 8 bits (PIL's own conversion would
+    clip every value above 255 to white)."""
+    if image.mode in INT_MODES:
+        grey = (uint16_pixels(image) >> 8).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if image.mode == "F":
+        raise ValueError("it has floating-point pixels (a depth map?); expected a colour image")
+    return np.asarray(image.convert("RGB"))
+
+
 def compressed_to_rgb(msg: Any) -> np.ndarray:
     """A sensor_msgs/CompressedImage (JPEG or PNG) as (H, W, 3) uint8 RGB, via PIL."""
     fmt = str(msg.format).lower()
@@ -110,8 +136,8 @@ def compressed_to_rgb(msg: Any) -> np.ndarray:
         raise ValueError(f"unsupported CompressedImage format {msg.format!r}; supported: jpeg, png")
     try:
         with PILImage.open(io.BytesIO(_buffer(msg.data).tobytes())) as img:
-            return np.asarray(img.convert("RGB"))
-    except (OSError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt data
+            return pil_to_rgb(img)
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError) as exc:
         raise ValueError(f"cannot decode CompressedImage ({msg.format!r}): {exc}") from exc
 
 

@@ -16,6 +16,7 @@ from PIL import Image, ImageSequence
 
 from frs_ros.io.bags import BAG_SUFFIXES, bag_frames
 from frs_ros.io.frames import Frame, reading
+from frs_ros.io.images import INT_MODES, pil_to_rgb, uint16_pixels
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}
@@ -80,32 +81,6 @@ def iter_frames(
         yield frame
 
 
-_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit grey (PNG, TIFF); 32-bit int
-
-
-def _uint16(image: Image.Image) -> np.ndarray:
-    """A 16- or 32-bit integer grey image as uint16; 32-bit values must fit 16 bits (a
-    16-bit file read as PIL mode "I")."""
-    arr = np.asarray(image)
-    if arr.dtype.itemsize > 2 and arr.size and (arr.min() < 0 or arr.max() > 65535):
-        raise ValueError(
-            f"it has {arr.dtype.itemsize * 8}-bit integer pixels outside 0..65535 "
-            f"({arr.min()}..{arr.max()}); expected 8/16-bit pixels"
-        )
-    return arr.astype(np.uint16)
-
-
-def _rgb(image: Image.Image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB. 16-bit grey keeps its top 8 bits (PIL's own conversion would
-    clip every value above 255 to white)."""
-    if image.mode in _INT_MODES:
-        grey = (_uint16(image) >> 8).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    if image.mode == "F":
-        raise ValueError("it has floating-point pixels (a depth map?); expected a colour image")
-    return np.asarray(image.convert("RGB"))
-
-
 DEPTH_SUFFIX = "_depth"  # image.png + image_depth.png (16-bit mm or float m) = RGB-D
 
 
@@ -116,8 +91,8 @@ def _companion_depth(colour: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
     with reading(path, "depth image"), Image.open(path) as im:
-        if im.mode in _INT_MODES:
-            return _uint16(im)  # millimetres; perception converts to metres
+        if im.mode in INT_MODES:
+            return uint16_pixels(im)  # millimetres; perception converts to metres
         if im.mode == "F":
             return np.asarray(im, dtype=np.float32)  # metres
         raise ValueError(
@@ -155,7 +130,7 @@ def _folder_frames(path: Path, fps: float, stride: int, max_frames: int | None) 
 
 def _read_rgb(path: Path) -> np.ndarray:
     with reading(path, "image"), Image.open(path) as im:
-        return _rgb(im)
+        return pil_to_rgb(im)
 
 
 def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
@@ -165,7 +140,7 @@ def _pil_frames(path: Path, kind: str, fps: float) -> Iterator[Frame]:
     with reading(path, "animation"), Image.open(path) as im:
         t = 0.0
         for i, page in enumerate(ImageSequence.Iterator(im)):
-            yield Frame(i, t, _rgb(page))
+            yield Frame(i, t, pil_to_rgb(page))
             duration_ms = page.info.get("duration") or 1000.0 / fps
             t += duration_ms / 1000.0
 
