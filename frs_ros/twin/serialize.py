@@ -82,7 +82,9 @@ def compact_dict(twin: Twin) -> dict[str, Any]:
 
 
 def to_compact(twin: Twin) -> str:
-    return json.dumps(compact_dict(twin), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        compact_dict(twin), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def verbose_dict(twin: Twin) -> dict[str, Any]:
@@ -108,4 +110,4 @@ def verbose_dict(twin: Twin) -> dict[str, Any]:
 
 
 def to_verbose(twin: Twin) -> str:
-    return json.dumps(verbose_dict(twin), indent=2, ensure_ascii=False)
+    return json.dumps(verbose_dict(twin), indent=2, ensure_ascii=False, allow_nan=False)
