@@ -186,3 +186,28 @@ def test_reasoner_config_loads_the_cached_conversion(
     out = rt.complete(rt.format_prompt("s", "q"), stop=["</answer>"], max_new_tokens=3)
     assert out.n_tokens == 3
     assert capsys.readouterr().err == ""
+
+
+def test_reasoner_config_converts_a_new_gguf_once_and_says_so(
+    tiny_export: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The first load of a GGUF reasoner config converts (said on stderr, with its
+    duration); the second loads the cache silently."""
+    from frs_ros.reasoning.runtime import gguf_cache
+    from frs_ros.reasoning.runtime.factory import load_runtime
+
+    gguf = tmp_path / "fresh.gguf"
+    gguf.write_bytes(b"GGUF fresh")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    conv = TinyConverter(tiny_export)
+    monkeypatch.setattr(gguf_cache, "_default_converter", conv)
+    spec = {"kind": "ort-genai", "model": str(gguf), "threads": 1, "context": 256}
+    load_runtime(spec)
+    err = capsys.readouterr().err
+    assert "converting fresh.gguf to int4 ONNX for the CPU runtime, once" in err
+    assert "converted fresh.gguf in " in err
+    load_runtime(spec)
+    assert capsys.readouterr().err == "" and len(conv.calls) == 1
