@@ -180,6 +180,7 @@ def test_play_publishes_depth_the_twin_measures_as_frs_twin_does(setup):
 
     assert topics.returncode == 0, topics.stderr
     rates = {line.split()[0]: line.split() for line in topics.stdout.splitlines()[:-1]}
+    assert "/frs/image" in rates, topics.stdout
     assert float(rates["/frs/image"][1]) > 0, topics.stdout
     assert rates["/frs/depth"][3] == "sensor_msgs/msg/Image"
     assert "/frs/twin" in rates

@@ -150,6 +150,23 @@ def change_state(node: Node, target: str, transition: str, wait_s: float = 60.0)
     return after
 
 
+def discover(node: Node, timeout_s: float = 10.0, settle_s: float = 1.0) -> None:
+    """Wait until other nodes are seen and the topic list has not changed for ``settle_s``
+    (at most ``timeout_s``): a new DDS participant learns the graph over seconds on a busy
+    machine (ros2cli keeps a daemon for this)."""
+    end = time.monotonic() + timeout_s
+    last: list[str] | None = None
+    since = time.monotonic()
+    while time.monotonic() < end:
+        others = [n for n in node.get_node_names() if n != node.get_name()]
+        topics = sorted(name for name, _ in node.get_topic_names_and_types())
+        if topics != last:
+            last, since = topics, time.monotonic()
+        elif others and time.monotonic() - since >= settle_s:
+            return
+        time.sleep(0.1)
+
+
 @dataclass
 class TopicRate:
     name: str
@@ -168,7 +185,7 @@ def topic_rates(node: Node, namespace: str = "", window_s: float = 2.0) -> list[
     publishers alike; messages are counted undeserialised."""
     if not window_s > 0:
         raise ValueError(f"the measuring window must be > 0 s, got {window_s}")
-    time.sleep(1.0)  # discovery: let the graph's publishers be seen
+    discover(node)
     prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
     topics = [
         (name, types)
@@ -194,7 +211,13 @@ def topic_rates(node: Node, namespace: str = "", window_s: float = 2.0) -> list[
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
-        time.sleep(0.5)  # matching, before the window opens
+        # the window opens once every subscription has matched its publishers (or after 5 s)
+        def matched(sub: Any) -> bool:
+            return sub.get_publisher_count() >= node.count_publishers(sub.topic_name)
+
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end and not all(matched(sub) for sub in subs):
+            executor.spin_once(timeout_sec=0.1)
         with lock:
             for topic in counts:
                 counts[topic] = 0
