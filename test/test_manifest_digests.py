@@ -127,11 +127,14 @@ def test_frs_eval_resume_refuses_a_model_dir_whose_weights_changed(tmp_path: Pat
     twin = random_twin(2, size=(16, 16), seed=1)
     write_jsonl(data, [Sample.from_ids(f"s{i}", twin, "the object", [1]) for i in range(2)])
     out = tmp_path / "eval"
+    # the command reads as typed, flags beside their values:
+    # fmt: off
     cmd = [
         sys.executable, "-m", "frs_ros.cli", "eval", str(data), "--method", "hf",
         "--model", str(model), "--out", str(out), "--max-new-tokens", "4",
         "--bootstrap", "0", "--no-progress", "--limit",
-    ]  # fmt: skip
+    ]
+    # fmt: on
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "FRS_CACHE_DIR": str(tmp_path / "cache")}
 
     def run(limit: str) -> subprocess.CompletedProcess[str]:
