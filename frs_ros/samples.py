@@ -24,21 +24,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from frs_ros import validation
-from frs_ros.reasoning import ReasonerConfig, ReasoningResult, answer_masks
+from frs_ros.reasoning import ReasonerConfig, ReasoningResult, answer_masks, protocol
 from frs_ros.reasoning.engine import MAX_NEW_TOKENS
 from frs_ros.reasoning.runtime.base import ScriptedRuntime
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
-
-_RESULTS = re.compile(r"<results>.*?</results>", re.DOTALL)
 
 
 @dataclass
@@ -205,7 +202,7 @@ def write_jsonl(path: str | os.PathLike[str], samples: Iterable[Sample]) -> Path
 def model_parts(chain: str) -> list[str]:
     """The model-written pieces of a chain, one per ``complete`` call: its ``<results>``
     blocks (if any) are dropped and the text is cut after every ``</plan>``."""
-    text = _RESULTS.sub("", chain)
+    text = protocol.without_blocks(chain, protocol.RESULTS)
     parts = [p + "</plan>" for p in text.split("</plan>")]
     parts[-1] = parts[-1][: -len("</plan>")]
     return [p for p in parts if p]

@@ -18,6 +18,7 @@ import bisect
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,28 +65,55 @@ def check_format(text: str) -> bool:
     return all(not g.strip() for g in gaps)
 
 
-def _all_blocks(text: str) -> list[tuple[str, str]]:
-    """(tag, body) of every closed block, in order; a block ends at the first closing tag of
-    its name. Linear: closing positions are looked up, not searched for per opening tag."""
-    closes: dict[str, list[int]] = {t: [] for t in TAGS}
+@dataclass(frozen=True)
+class Block:
+    """A closed ``<tag>body</tag>`` block: ``text[start:end]`` is the whole block, tags
+    included."""
+
+    tag: str
+    start: int
+    end: int
+    body: str
+
+
+def find_blocks(text: str, tags: Iterable[str] = TAGS) -> list[Block]:
+    """Every closed block of ``tags``, in order: the one tag scanner of the package.
+
+    A block ends at the first closing tag of its name; an opening tag of ``tags`` inside a
+    block is part of its body. With one tag this is the regex ``<tag>.*?</tag>``; with all
+    four it is how the engine reads a rollout (a ``<plan>`` quoted in a ``<results>`` is
+    data, not a plan). Linear: closing positions are looked up, not searched for per
+    opening tag."""
+    closes: dict[str, list[int]] = {t: [] for t in tags}
     for m in _TAG.finditer(text):
-        if m.group(1):
+        if m.group(1) and m.group(2) in closes:
             closes[m.group(2)].append(m.start())
-    found, pos = [], 0
+    found: list[Block] = []
+    pos = 0
     for m in _OPEN.finditer(text):
-        if m.start() < pos:
-            continue  # inside the previous block
-        tag, ends = m.group(1), closes[m.group(1)]
+        tag = m.group(1)
+        if m.start() < pos or tag not in closes:
+            continue  # inside the previous block, or a tag not asked for
+        ends = closes[tag]
         k = bisect.bisect_left(ends, m.end())
         if k < len(ends):
-            found.append((tag, text[m.end() : ends[k]]))
             pos = ends[k] + len(tag) + 3
+            found.append(Block(tag, m.start(), pos, text[m.end() : ends[k]]))
     return found
 
 
 def blocks(text: str, tag: str) -> list[str]:
-    """Contents of every closed ``<tag>…</tag>`` block, in order."""
-    return [body for t, body in _all_blocks(text) if t == tag]
+    """Contents of every closed ``<tag>…</tag>`` block of the rollout's structure, in order."""
+    return [b.body for b in find_blocks(text) if b.tag == tag]
+
+
+def without_blocks(text: str, tag: str) -> str:
+    """``text`` with every closed ``<tag>…</tag>`` block cut out."""
+    kept, pos = [], 0
+    for b in find_blocks(text, (tag,)):
+        kept.append(text[pos : b.start])
+        pos = b.end
+    return "".join(kept) + text[pos:]
 
 
 def last_block(text: str, tag: str) -> str | None:

@@ -14,18 +14,16 @@ same as ``decision_weight``), the ``<reason>`` text 1.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from frs_ros.reasoning import protocol
 from frs_ros.reasoning.runtime.hf import cache_keyword
 
 IGNORE = -100
-_PLAN = re.compile(r"<plan>.*?</plan>", re.DOTALL)
-_ANSWER = re.compile(r"<answer>.*?</answer>", re.DOTALL)
 
 
 @dataclass
@@ -70,8 +68,8 @@ def encode_rollout(
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     n = len(prompt)
     engine = [(a + n, b + n) for a, b in engine_spans]
-    plans = [(m.start() + n, m.end() + n) for m in _PLAN.finditer(rollout)]
-    answers = [(m.start() + n, m.end() + n) for m in _ANSWER.finditer(rollout)]
+    plans = [(b.start + n, b.end + n) for b in protocol.find_blocks(rollout, (protocol.PLAN,))]
+    answers = [(b.start + n, b.end + n) for b in protocol.find_blocks(rollout, (protocol.ANSWER,))]
     labels, weights = [], []
     for tok, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
         if a < n or _overlaps(a, b, engine):

@@ -126,23 +126,14 @@ def is_negative(gt: GroundTruth) -> bool:
 
 def reasoning_chain(rollout: str) -> str:
     """The model-written chain of a rollout: its reason, plan and answer blocks (the
-    engine's ``<results>`` are data, not reasoning, and are left out)."""
-    parts = [f"<{tag}>{body}</{tag}>" for tag, body in _model_blocks(rollout)]
-    return "\n".join(parts)
-
-
-def _model_blocks(rollout: str) -> list[tuple[str, str]]:
-    found = []
-    for tag in (protocol.REASON, protocol.PLAN, protocol.ANSWER):
-        pattern = f"<{tag}>"
-        start = 0
-        while (i := rollout.find(pattern, start)) >= 0:
-            j = rollout.find(f"</{tag}>", i)
-            if j < 0:
-                break
-            found.append((i, tag, rollout[i + len(pattern) : j]))
-            start = j
-    return [(tag, body) for _, tag, body in sorted(found)]
+    engine's ``<results>`` are data, not reasoning, and are left out). Each tag is scanned
+    on its own, so a block the model wrote inside another one still counts."""
+    found = [
+        b
+        for tag in (protocol.REASON, protocol.PLAN, protocol.ANSWER)
+        for b in protocol.find_blocks(rollout, (tag,))
+    ]
+    return "\n".join(f"<{b.tag}>{b.body}</{b.tag}>" for b in sorted(found, key=lambda b: b.start))
 
 
 def reasoning_reward(
