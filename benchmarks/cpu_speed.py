@@ -69,8 +69,8 @@ def oracle_rollouts(prompt_style: str, n_per_cell: int) -> list[dict[str, Any]]:
     from frs_ros.benchmark.generator import generate_split
     from frs_ros.reasoning import ReasonerConfig
     from frs_ros.reasoning.engine import MAX_NEW_TOKENS
+    from frs_ros.reasoning.protocol import model_parts
     from frs_ros.reasoning.runtime.base import ScriptedRuntime
-    from frs_ros.samples import model_parts
     from frs_ros.segmenter import ReasoningSegmenter
 
     config = ReasonerConfig(

@@ -1,5 +1,5 @@
 """One sample type for the benchmark, evaluation and training: a twin, a query, its ground
-truth and, optionally, a reference chain — and the one way to replay a chain.
+truth and, optionally, a reference chain.
 
 JSONL, one sample per line (``write_jsonl`` writes it; ``read_jsonl`` reads it back)::
 
@@ -12,12 +12,10 @@ JSONL, one sample per line (``write_jsonl`` writes it; ``read_jsonl`` reads it b
 
 ``gt`` or ``gt_ids`` is required (masks are derived from the twin when only ids are
 given); ``chain`` is the generator's oracle rollout or a teacher's (docs/DESIGN.md §4).
-Benchmark files written before the sample types were merged (``gt_masks`` as a list per
-frame, the chain under ``oracle``) read as well.
+Benchmark files of the older layout (``gt_masks`` as a list per frame, the chain under
+``oracle``) read as well.
 
-``replay`` re-runs a chain's model-written parts through the real engine, so its
-``<results>`` are what the tools return today and the engine's spans are known: the oracle
-predictor, the SFT data and the benchmark's self-check all replay chains this way.
+Nothing here loads the segmenter: replaying a chain through it is ``frs_ros.replay``.
 """
 
 from __future__ import annotations
@@ -30,10 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from frs_ros import validation
-from frs_ros.reasoning import ReasonerConfig, ReasoningResult, answer_masks, protocol
-from frs_ros.reasoning.engine import MAX_NEW_TOKENS
-from frs_ros.reasoning.runtime.base import ScriptedRuntime
-from frs_ros.segmenter import ReasoningSegmenter
+from frs_ros.reasoning.answers import answer_masks
 from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
 
@@ -199,20 +194,11 @@ def write_jsonl(path: str | os.PathLike[str], samples: Iterable[Sample]) -> Path
     return path
 
 
-def model_parts(chain: str) -> list[str]:
-    """The model-written pieces of a chain, one per ``complete`` call: its ``<results>``
-    blocks (if any) are dropped and the text is cut after every ``</plan>``."""
-    text = protocol.without_blocks(chain, protocol.RESULTS)
-    parts = [p + "</plan>" for p in text.split("</plan>")]
-    parts[-1] = parts[-1][: -len("</plan>")]
-    return [p for p in parts if p]
+def __getattr__(name: str) -> Any:
+    """``replay`` is ``frs_ros.replay.replay``; imported from here it loads only on use,
+    so reading samples never loads the segmenter."""
+    if name == "replay":
+        from frs_ros.replay import replay
 
-
-def replay(
-    twin: Twin, query: str, chain: str, config: ReasonerConfig | None = None
-) -> ReasoningResult:
-    """Run ``chain``'s model-written parts through the real engine (tools really run). The
-    default bounds never cut a chain: a replay checks content, not speed."""
-    runtime = ScriptedRuntime(model_parts(chain))
-    cfg = config or ReasonerConfig(max_rounds=16, max_new_tokens=MAX_NEW_TOKENS, timeout_s=3600)
-    return ReasoningSegmenter(runtime=runtime, config=cfg).ask(query, twin=twin).result
+        return replay
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,7 +179,7 @@ def test_benchmark_files_are_training_files_and_their_chains_replay_to_the_truth
     """One sample type: ``frs train`` reads the generator's files as they are, and every
     oracle chain replays through the engine to the ground truth (so SFT can use it)."""
     from frs_ros.benchmark import write_jsonl
-    from frs_ros.samples import replay
+    from frs_ros.replay import replay
     from frs_ros.training.rewards import prediction_iou
 
     samples = read_jsonl(write_jsonl(tmp_path / "bench.jsonl", split))

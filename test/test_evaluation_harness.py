@@ -18,7 +18,7 @@ from frs_ros.evaluation import (
     evaluate,
 )
 from frs_ros.evaluation.harness import PREDICTIONS, peak_rss_bytes
-from frs_ros.samples import model_parts
+from frs_ros.reasoning.protocol import model_parts
 from frs_ros.twin import FrameTwin
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from frs_ros.benchmark import generate_split
 from frs_ros.reasoning.grammar import ProtocolGrammar, protocol_gbnf
-from frs_ros.samples import model_parts
+from frs_ros.reasoning.protocol import model_parts
 
 llg = pytest.importorskip("llguidance", reason="the GBNF check needs llguidance (dev extra)")
 

@@ -16,8 +16,8 @@ import pytest
 
 from frs_ros.benchmark import generate_split
 from frs_ros.reasoning.grammar import ProtocolGrammar, TokenGrammar, token_bytes
+from frs_ros.reasoning.protocol import model_parts
 from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
-from frs_ros.samples import model_parts
 
 pytest.importorskip("llguidance")
 

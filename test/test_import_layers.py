@@ -1,6 +1,7 @@
 """The package's import structure: no import cycle, and the layers import only downwards:
-``frs_ros.io`` (ROS-free I/O) needs nothing above the twin's geometry, and the ROS layer
-(``frs_ros.ros``) is imported by nothing but the command line that starts it.
+``frs_ros.io`` (ROS-free I/O) needs nothing above the twin's geometry, samples load without
+the segmenter, and the ROS layer (``frs_ros.ros``) is imported by nothing but the command
+line that starts it.
 
 Read from the source with ``ast`` (nothing is imported), so a violation is named by file
 even when importing the offending module would fail.
@@ -121,3 +122,33 @@ def test_io_is_ros_free_and_depends_only_on_the_twin_geometry() -> None:
         inside = {d for d in imported(m, lazy=True) if not d.startswith("frs_ros.io")}
         assert inside <= {"frs_ros.twin.geometry"}, m
         assert not {"rclpy", "sensor_msgs", "std_msgs", "cv_bridge"} & _third_party(m), m
+
+
+def reachable(module: str, *, lazy: bool) -> set[str]:
+    """Every frs_ros module that importing ``module`` runs (``lazy=False``) or may run
+    (``lazy=True``), package ``__init__`` files included: they run on import too."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        m = todo.pop()
+        for d in imported(m, lazy=lazy) | _parents(m):
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
+def _parents(module: str) -> set[str]:
+    parts = module.split(".")
+    return {".".join(parts[:k]) for k in range(1, len(parts))} & MODULES.keys()
+
+
+def test_samples_load_without_the_segmenter() -> None:
+    # the benchmark, evaluation and training read and write samples; replaying a chain
+    # through the segmenter is frs_ros.replay, one layer above
+    loaded = reachable("frs_ros.samples", lazy=False)
+    assert "frs_ros.segmenter" not in loaded
+    assert "frs_ros.replay" not in loaded
+    assert "frs_ros.segmenter" in reachable("frs_ros.replay", lazy=False)
+    for m in ("frs_ros.benchmark.generator", "frs_ros.benchmark.loaders"):
+        assert "frs_ros.segmenter" not in reachable(m, lazy=False), m

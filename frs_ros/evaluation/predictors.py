@@ -17,7 +17,8 @@ import numpy as np
 
 from frs_ros.reasoning import ReasonerConfig
 from frs_ros.reasoning.runtime.base import LLMRuntime
-from frs_ros.samples import Sample, replay
+from frs_ros.replay import replay
+from frs_ros.samples import Sample
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
 

@@ -116,6 +116,16 @@ def without_blocks(text: str, tag: str) -> str:
     return "".join(kept) + text[pos:]
 
 
+def model_parts(chain: str) -> list[str]:
+    """The model-written pieces of a chain, one per ``complete`` call (the engine stops
+    generating at every ``</plan>``): its ``<results>`` blocks (if any) are dropped and the
+    text is cut after every ``</plan>``."""
+    text = without_blocks(chain, RESULTS)
+    parts = [p + "</plan>" for p in text.split("</plan>")]
+    parts[-1] = parts[-1][: -len("</plan>")]
+    return [p for p in parts if p]
+
+
 def last_block(text: str, tag: str) -> str | None:
     found = blocks(text, tag)
     return found[-1] if found else None
