@@ -46,6 +46,7 @@ from frs_ros.reasoning import (
     answer_masks,
     validate_query,
 )
+from frs_ros.reasoning.engine import NO_TWIN_YET
 from frs_ros.twin import Twin
 from frs_ros.twin.aggregator import TwinAggregator
 from frs_ros.visualization import overlay_objects
@@ -235,7 +236,7 @@ class ReasoningSegmenter:
             twin = twin if twin is not None else self._twin
             previous = self._previous if follow_up else None
         if twin is None or not twin.frames:
-            raise QueryError("no frame received yet: the twin is empty (is the camera publishing?)")
+            raise QueryError(f"{NO_TWIN_YET}: the twin is empty (is the camera publishing?)")
         with self._reason_lock:
             result = self.reasoner.answer(twin, query, previous, config)
         with self._state_lock:

@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,30 @@ def test_param_and_lifecycle_from_the_command_line(setup):
     assert configured.stdout.strip().endswith("now inactive")
     activated = frs(env, "ros", "lifecycle", "set", NODE, "activate")
     assert activated.returncode == 0 and activated.stdout.strip().endswith("now active")
+
+
+def test_ask_before_the_first_frame_waits_for_the_twin(setup):
+    """``frs ros up & frs ros play & frs ros ask``: the question may reach the node before
+    the first twin does; ``ask`` asks again until a twin exists instead of failing."""
+    _, client, env, tmp = setup
+    asking = Process(
+        [sys.executable, "-m", "frs_ros.cli", "ros", "ask", "a mug", "--wait", str(WAIT_S)],
+        env,
+        tmp / "ask_early.log",
+    )
+    wait_until(lambda: "frs_ask" in client.node.get_node_names(), "frs ros ask to be asking")
+    time.sleep(2.0)  # long enough for a refusal ("no frame received yet"): without the wait, exit 1
+    assert asking.proc.poll() is None, asking.output()
+    play = Process(
+        [sys.executable, "-m", "frs_ros.cli", "ros", "play", str(FRAME), "--loop", "--rate", "2"],
+        env,
+        tmp / "play_early.log",
+    )
+    try:
+        code = asking.proc.wait(timeout=WAIT_S * 2)
+    finally:
+        assert play.interrupt() == 0, play.output()
+    assert code == 0 and asking.output().startswith("ok: "), asking.output()
 
 
 def test_play_publishes_depth_the_twin_measures_as_frs_twin_does(setup):

@@ -164,6 +164,10 @@ class ReasoningResult:
         return PreviousTurn(self.query, list(self.ids))
 
 
+# How a query before the first twin is refused; `frs ros ask` waits on it: one string.
+NO_TWIN_YET = "no frame received yet"
+
+
 def validate_query(query: str, max_chars: int = MAX_QUERY_CHARS) -> str:
     """Strip a query and reject empty, oversized, non-UTF-8 (lone surrogates, e.g. argv bytes
     decoded with surrogateescape) and control-character ones with a clear message."""
