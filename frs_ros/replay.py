@@ -25,6 +25,5 @@ def replay(
     runtime = ScriptedRuntime(model_parts(chain))
     cfg = config or ReasonerConfig(max_rounds=16, max_new_tokens=MAX_NEW_TOKENS, timeout_s=3600)
     answer = ReasoningSegmenter(runtime=runtime, config=cfg).ask(query, twin=twin)
-    # ask() answers with the reasoner's result; only tracking updates have none
-    assert answer.result is not None
+    assert answer.result is not None  # ask() answers with a result; only tracking updates lack one
     return answer.result

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ class Sample:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "sample") -> Sample:
+    def from_dict(cls, d: Mapping[str, Any], where: str = "sample") -> Sample:
         d = validation.mapping(d, where)
         for key in ("id", "query", "twin"):
             if key not in d:

@@ -34,7 +34,7 @@ MAX_BYTES = 8 << 20  # 8 MiB: the shipped configs are a few KiB, annotation file
 MAX_ALIAS_NODES = 100_000
 _COUNT_CAP = 1 << 62  # expanded sizes saturate here instead of growing into huge integers
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # type: ignore[assignment]
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YAMLFileError(ValueError):

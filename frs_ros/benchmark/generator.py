@@ -13,7 +13,7 @@ of which ``round(negative_fraction * n_per_cell)`` are negatives (empty answer).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +132,7 @@ def generate_split(
     ]
 
 
-def counts_table(samples: dict[str, Sequence[Sample]]) -> str:
+def counts_table(samples: Mapping[str, Sequence[Sample]]) -> str:
     """Markdown: positives / negatives per category x level, one column per split."""
     splits = list(samples)
     lines = [

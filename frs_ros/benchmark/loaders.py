@@ -92,7 +92,8 @@ def load_reasonseg(folder: str | os.PathLike) -> Iterator[ExternalSample]:
                 raise ValueError(f"{jpath}: no imageHeight/imageWidth and no image to measure")
             with Image.open(image) as im:
                 w, h = im.size
-        target, ignore = [], []
+        target: list[Any] = []  # the shapes' points, as the JSON has them
+        ignore: list[Any] = []
         for shape in anno["shapes"]:
             label = str(shape.get("label", "")).lower()
             if label == "flag":
@@ -134,10 +135,11 @@ def load_mevis(
             missing = [a for a in anno_ids if a not in masks]
             if missing:
                 raise ValueError(f"video {vid} expression {eid}: anno_id {missing} not in masks")
-            per_frame = [_union_frame([masks[a][t] for a in anno_ids]) for t in range(len(frames))]
-            if any(m is None for m in per_frame):
+            unions = [_union_frame([masks[a][t] for a in anno_ids]) for t in range(len(frames))]
+            per_frame = [m for m in unions if m is not None]
+            if len(per_frame) < len(unions):
                 size = _first_size(masks, anno_ids) or _image_size(frames[0])
-                per_frame = [m or rle_utils.encode(np.zeros(size, bool)) for m in per_frame]
+                per_frame = [m or rle_utils.encode(np.zeros(size, bool)) for m in unions]
             yield ExternalSample(
                 id=f"{vid}#{eid}",
                 frames=frames,
@@ -151,6 +153,7 @@ def _as_rle(rle: Any, where: str = "mask") -> RLE:
     checked = validation.rle(rle, where)
     counts = checked["counts"]
     if isinstance(counts, list):  # uncompressed: re-encode to the compressed string form
+        # arg-type: RLE types the compressed form only; decode reads this uncompressed one too
         return rle_utils.encode(rle_utils.decode(checked))  # type: ignore[arg-type]
     text = counts.decode("ascii") if isinstance(counts, bytes) else counts
     return {"size": checked["size"], "counts": text}
@@ -160,7 +163,8 @@ def _union_frame(rles: list[dict | None]) -> RLE | None:
     present = [_as_rle(r, "mask_dict.json entry") for r in rles if r is not None]
     if not present:
         return None
-    return rle_utils.merge(present, tuple(present[0]["size"]))
+    h, w = present[0]["size"]
+    return rle_utils.merge(present, (h, w))
 
 
 def _first_size(masks: dict, anno_ids: list[str]) -> tuple[int, int] | None:

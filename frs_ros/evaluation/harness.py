@@ -37,7 +37,7 @@ from frs_ros.evaluation.predictors import Predictor, count_parameters
 from frs_ros.metrics import MetricsAccumulator, SampleResult
 from frs_ros.reasoning.answers import answer_masks
 from frs_ros.samples import Sample
-from frs_ros.twin import Twin
+from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
 
 MODES: tuple[str, ...] = ("twin", "full")
@@ -91,7 +91,7 @@ def _load_done(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _stack(unions: Sequence[dict], size: tuple[int, int] | None = None) -> np.ndarray:
+def _stack(unions: Sequence[RLE], size: tuple[int, ...] | None = None) -> np.ndarray:
     frames = []
     for rle in unions:
         m = rle_utils.decode(rle)
@@ -116,7 +116,10 @@ def perceive(sample: Sample, pipeline: Any) -> Twin:
         rgb, depth = render_frame(f)
         intrinsics = camera_intrinsics(f.width, f.height)
         segmenter.observe(Frame(f.index, f.stamp, rgb, depth, intrinsics))
-    return segmenter.twin
+    twin = segmenter.twin
+    if twin is None:
+        raise ValueError(f"sample {sample.id}: no frame to perceive")
+    return twin
 
 
 def evaluate(
@@ -300,7 +303,7 @@ def _write_reports(
     acc.write_csv(out / "metrics.csv")
     acc.write_json(out / "metrics.json")
     (out / "efficiency.md").write_text(efficiency_markdown([efficiency]), encoding="utf-8")
-    safe = {k: (None if isinstance(v, float) and v != v else v) for k, v in efficiency.items()}
-    (out / "efficiency.json").write_text(json.dumps(safe, indent=2) + "\n", encoding="utf-8")
+    record = {k: (None if isinstance(v, float) and v != v else v) for k, v in efficiency.items()}
+    (out / "efficiency.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if chart and len(acc):
         acc.plot_bars(out / "jf.png", "J&F")

@@ -102,12 +102,14 @@ class ReasonerPredictor:
 
     def predict(self, sample: Sample, twin: Twin) -> Prediction:
         answer = self.segmenter.ask(sample.query, twin=twin)
+        result = answer.result
+        assert result is not None  # ask() answers with a result; only tracking updates lack one
         return Prediction(
             ids=answer.ids,
             outcome=answer.outcome,
-            n_tokens=answer.result.n_tokens,
-            rounds=answer.result.rounds,
-            rollout=answer.result.transcript.rollout,
+            n_tokens=result.n_tokens,
+            rounds=result.rounds,
+            rollout=result.transcript.rollout,
             extra={"unknown_ids": answer.unknown_ids},
         )
 

@@ -343,8 +343,10 @@ class MetricsAccumulator:
     ) -> dict[tuple[str, int | str], float]:
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
-        cells = {key: float(values[metric]) for key, values in table.items()}
-        out: dict[tuple[str, int | str], float] = dict(cells)
+        cells: dict[tuple[str, int | str], float] = {
+            key: float(values[metric]) for key, values in table.items()
+        }
+        out = dict(cells)
         for c in self.categories:
             out[(c, AVG)] = _mean(cells[(c, lv)] for lv in self.levels)
         for lv in self.levels:
@@ -372,23 +374,36 @@ class MetricsAccumulator:
         rows.append({"category": "all", "level": "all"} | self.overall())
         return rows
 
+    def _ci_scopes(
+        self, n_resamples: int, confidence: float, seed: int
+    ) -> list[tuple[str, list[SampleResult], dict[str, tuple[float, float, float]]]]:
+        """(scope, its samples, ``bootstrap_ci`` of them): all samples, then each category."""
+        scopes: list[tuple[str, list[SampleResult]]] = [("all", list(self._results.values()))]
+        scopes += [
+            (c, [r for r in self._results.values() if r.category == c]) for c in self.categories
+        ]
+        return [
+            (
+                name,
+                members,
+                bootstrap_ci(members, n_resamples=n_resamples, confidence=confidence, seed=seed),
+            )
+            for name, members in scopes
+        ]
+
     def confidence_intervals(
         self, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
     ) -> list[dict[str, object]]:
         """Bootstrap intervals (``bootstrap_ci``) over all samples, then per category: one
         record each with the counts and ``metric -> (value, low, high)``."""
-        scopes: list[tuple[str, list[SampleResult]]] = [("all", list(self._results.values()))]
-        scopes += [
-            (c, [r for r in self._results.values() if r.category == c]) for c in self.categories
-        ]
         rows: list[dict[str, object]] = []
-        for name, members in scopes:
+        for name, members, intervals in self._ci_scopes(n_resamples, confidence, seed):
             row: dict[str, object] = {
                 "scope": name,
                 "n_pos": sum(not r.negative for r in members),
                 "n_neg": sum(r.negative for r in members),
             }
-            row |= bootstrap_ci(members, n_resamples=n_resamples, confidence=confidence, seed=seed)
+            row |= intervals
             rows.append(row)
         return rows
 
@@ -397,7 +412,6 @@ class MetricsAccumulator:
     ) -> str:
         """Markdown: J, gIoU, R, success and rejection rates with their bootstrap intervals,
         overall and per category."""
-        rows = self.confidence_intervals(n_resamples=n_resamples, confidence=confidence, seed=seed)
         names = {"success": "Success (IoU > 0.5)", "rejection": "Rejection (negatives)"}
         pct = f"{100 * confidence:g} %"
         lines = [
@@ -408,16 +422,17 @@ class MetricsAccumulator:
             + " |",
             "|---|---:|" + "---:|" * len(CI_METRICS),
         ]
-        for row in rows:
+        for name, members, intervals in self._ci_scopes(n_resamples, confidence, seed):
             cells = []
             for m in CI_METRICS:
-                value, lo, hi = row[m]  # type: ignore[misc]
+                value, lo, hi = intervals[m]
                 cell = _fmt(value, digits)
                 if not math.isnan(lo):
                     cell += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
                 cells.append(cell)
-            scope = "All" if row["scope"] == "all" else str(row["scope"]).capitalize()
-            counts = f"{row['n_pos']} / {row['n_neg']}"
+            scope = "All" if name == "all" else name.capitalize()
+            n_neg = sum(r.negative for r in members)
+            counts = f"{len(members) - n_neg} / {n_neg}"
             lines.append(f"| {scope} | {counts} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
@@ -427,22 +442,20 @@ class MetricsAccumulator:
         """Markdown: one category x level table per metric, then sample counts."""
         head = "| Category | " + " | ".join(f"Level {lv}" for lv in self.levels) + f" | {AVG} |"
         rule = "|---|" + "---:|" * (len(self.levels) + 1)
+        columns: tuple[int | str, ...] = (*self.levels, AVG)
         parts: list[str] = []
         table = self._cells()
         for metric in metrics:
             grid = self._grid(table, metric)
             lines = [f"**{metric}**", "", head, rule]
             for c in (*self.categories, AVG):
-                vals = [_fmt(grid[(c, lv)], digits) for lv in (*self.levels, AVG)]
+                vals = [_fmt(grid[(c, lv)], digits) for lv in columns]
                 lines.append(f"| {c.capitalize()} | " + " | ".join(vals) + " |")
             parts.append("\n".join(lines))
         lines = ["**Samples** (positive / negative)", "", head.replace(AVG, "Total"), rule]
         by_key = {(r["category"], r["level"]): r for r in self.rows()}
         for c in (*self.categories, AVG):
-            vals = [
-                f"{by_key[(c, lv)]['n_pos']} / {by_key[(c, lv)]['n_neg']}"
-                for lv in (*self.levels, AVG)
-            ]
+            vals = [f"{by_key[(c, lv)]['n_pos']} / {by_key[(c, lv)]['n_neg']}" for lv in columns]
             label = "Total" if c == AVG else c.capitalize()
             lines.append(f"| {label} | " + " | ".join(vals) + " |")
         parts.append("\n".join(lines))

@@ -22,7 +22,7 @@ from frs_ros.perception.segment import (
     relative_depth_map,
 )
 from frs_ros.perception.tracker import BoxPromptTracker
-from frs_ros.twin.geometry import CameraIntrinsics
+from frs_ros.twin.geometry import CameraIntrinsics, DepthSource
 from frs_ros.twin.model import FrameTwin, Twin, TwinObject
 
 if TYPE_CHECKING:
@@ -106,10 +106,11 @@ class PerceptionPipeline:
             )
             self._detected_labels = set(labels)
         tracks = self.tracker.step(self.segmenter, candidates)
+        source: DepthSource
         if metric is not None:
             depth_map, source = metric, "metric"
         elif self.depth is not None:
-            depth_map, source = upscale_mask(self._relative_depth(rgb), hw), "relative"
+            depth_map, source = upscale_mask(self._relative_depth(self.depth, rgb), hw), "relative"
         else:
             depth_map, source = None, "relative"
         objects = [
@@ -140,7 +141,7 @@ class PerceptionPipeline:
             frame_id=frame.frame_id,
         )
 
-    def _relative_depth(self, rgb: np.ndarray) -> np.ndarray:
+    def _relative_depth(self, depth: DepthCore, rgb: np.ndarray) -> np.ndarray:
         """Depth Anything's map, recomputed every ``depth_every`` frames (and when the frame
         size changes); in between the last map stands in, which is stale where things moved."""
         cached = self._depth_map
@@ -149,7 +150,7 @@ class PerceptionPipeline:
             or cached[1].shape != rgb.shape[:2]
             or self._index - cached[0] >= self.config.depth_every
         ):
-            cached = self._depth_map = (self._index, relative_depth_map(self.depth, rgb))
+            cached = self._depth_map = (self._index, relative_depth_map(depth, rgb))
         return cached[1]
 
     def process_video(

@@ -50,10 +50,16 @@ class ImageSegmenter:
         self._hw = rgb.shape[:2]
         self._embeddings = self.core.encode(P.sam2_preprocess(rgb, self.core.image_size))
 
-    def _decode(self, **prompts: np.ndarray | bool | None) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(
+        self,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+        multimask: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
         if self._embeddings is None:
             raise RuntimeError("call set_image() before decoding prompts")
-        logits, iou = self.core.decode(self._embeddings, **prompts)
+        logits, iou = self.core.decode(self._embeddings, points, labels, boxes, multimask)
         return P.sam2_masks(logits[0], self._hw), iou[0]
 
     def boxes(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -329,7 +329,8 @@ STAGES = {
 }
 
 
-_SECTIONS = dataclasses.make_dataclass(
+# made at run time from STAGES, so its type is only known as "a class"
+_SECTIONS: type[Any] = dataclasses.make_dataclass(
     "RecipeSections", [(name, cls, field(default_factory=cls)) for name, cls in STAGES.items()]
 )
 

@@ -178,9 +178,11 @@ class RolloutScorer:
         segmenter = ReasoningSegmenter(runtime=runtime, config=cfg.reasoner())
         # The weights do not change within a group, so the runtime's KV cache of the
         # prompt is reused by every rollout: one prefill per group, not G.
-        results = [
-            segmenter.ask(sample.query, twin=sample.twin).result for _ in range(cfg.num_generations)
-        ]
+        results = []
+        for _ in range(cfg.num_generations):
+            result = segmenter.ask(sample.query, twin=sample.twin).result
+            assert result is not None  # ask() answers with a result; only tracking updates lack one
+            results.append(result)
         model.train()  # HFRuntime put it in eval mode
         rollouts = [r.transcript.rollout for r in results]
         n = len(rollouts)

@@ -115,6 +115,8 @@ class Judge:
         spec["sampling"] = {**dict(spec.get("sampling") or {}), "temperature": cfg.temperature}
         runtime = load_runtime(spec)
         if getattr(runtime, "sampling", None) is None:
+            # attr-defined: LLMRuntime does not declare sampling; a runtime without its own
+            # sampling settings is given the judge's
             runtime.sampling = Sampling(temperature=cfg.temperature)  # type: ignore[attr-defined]
         return cls(runtime, cfg)
 

@@ -34,7 +34,11 @@ Provider = str | tuple[str, dict[str, Any]]
 TRT_EP = "TensorrtExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
 CPU_EP = "CPUExecutionProvider"
-BACKENDS = {"auto": (TRT_EP, CUDA_EP, CPU_EP), "tensorrt": (TRT_EP, CUDA_EP, CPU_EP)}
+# execution providers to try, in order
+BACKENDS: dict[str, tuple[str, ...]] = {
+    "auto": (TRT_EP, CUDA_EP, CPU_EP),
+    "tensorrt": (TRT_EP, CUDA_EP, CPU_EP),
+}
 BACKENDS |= {"cuda": (CUDA_EP, CPU_EP), "cpu": (CPU_EP,)}
 
 # SAM's box-corner point labels (``Sam2PromptEncoder.point_embed`` rows 2 and 3).
