@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from transformers import (
         DepthAnythingForDepthEstimation,
         Owlv2ForObjectDetection,
+        PreTrainedConfig,
         PreTrainedTokenizerBase,
         Sam2Config,
         Sam2Model,
-        Sam2VideoModel,
     )
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,17 @@ def _place(model: Any, profile: ModelProfile) -> Any:
     return model.to(device=profile.device, dtype=profile.torch_dtype).eval()
 
 
+def nested_config(value: object) -> PreTrainedConfig:
+    """A nested config field (``vision_config``, ``prompt_encoder_config``, ...) of a model's
+    config. transformers types these fields as a dict, a config or None; in a config built
+    by its class (from a checkpoint or in code) they are config objects."""
+    from transformers import PreTrainedConfig
+
+    if not isinstance(value, PreTrainedConfig):
+        raise TypeError(f"expected a nested model config, got {type(value).__name__}")
+    return value
+
+
 def sized_sam2_config(config: Sam2Config, image_size: int) -> Sam2Config:
     """A copy of a SAM 2 config whose input side is ``image_size`` (a multiple of 32).
 
@@ -219,9 +230,10 @@ def sized_sam2_config(config: Sam2Config, image_size: int) -> Sam2Config:
     _check_size("sam2_image_size", image_size, 32, 1024)
     config = copy.deepcopy(config)
     s = image_size
-    config.vision_config.backbone_config.image_size = [s, s]
-    config.vision_config.backbone_feature_sizes = [[s // 4] * 2, [s // 8] * 2, [s // 16] * 2]
-    config.prompt_encoder_config.image_size = s
+    vision = nested_config(config.vision_config)
+    vision.backbone_config.image_size = [s, s]
+    vision.backbone_feature_sizes = [[s // 4] * 2, [s // 8] * 2, [s // 16] * 2]
+    nested_config(config.prompt_encoder_config).image_size = s
     return config
 
 
@@ -234,16 +246,6 @@ def load_sam2(profile: ModelProfile) -> Sam2Model:
     config = _from_pretrained(Sam2Config, profile.sam2, "SAM 2.1", profile)
     config = sized_sam2_config(config, profile.sam2_image_size)
     model = _from_pretrained(Sam2Model, profile.sam2, "SAM 2.1", profile, config=config)
-    return _place(model, profile)
-
-
-def load_sam2_video(profile: ModelProfile) -> Sam2VideoModel:
-    """SAM 2.1 video model (adds memory attention/encoder); same checkpoint as the image model."""
-    if profile.tiny:
-        return _place(tiny_sam2_video(profile), profile)
-    from transformers import Sam2VideoModel
-
-    model = _from_pretrained(Sam2VideoModel, profile.sam2, "SAM 2.1 (video)", profile)
     return _place(model, profile)
 
 
@@ -329,35 +331,6 @@ def tiny_sam2(profile: ModelProfile) -> Sam2Model:
     log.warning(_TINY_WARNING, profile.name, "SAM 2")
     torch.manual_seed(profile.seed)
     return Sam2Model(Sam2Config(**_tiny_sam2_parts(profile.tiny_sizes)))
-
-
-def tiny_sam2_video(profile: ModelProfile) -> Sam2VideoModel:
-    """Tiny video model carrying the tiny image model's weights for the shared parts."""
-    import torch
-    from transformers import Sam2VideoConfig, Sam2VideoModel
-
-    log.warning(_TINY_WARNING, profile.name, "SAM 2 video")
-    s = profile.tiny_sizes.sam2_image_size
-    config = Sam2VideoConfig(
-        **_tiny_sam2_parts(profile.tiny_sizes),
-        image_size=s,
-        num_maskmem=3,
-        memory_attention_hidden_size=32,
-        memory_attention_num_layers=1,
-        memory_attention_feed_forward_hidden_size=64,
-        memory_attention_rope_feat_sizes=[s // 16, s // 16],
-        memory_encoder_hidden_size=32,
-        memory_encoder_output_channels=16,
-        mask_downsampler_embed_dim=32,
-        memory_fuser_embed_dim=32,
-        memory_fuser_intermediate_dim=64,
-    )
-    torch.manual_seed(profile.seed)
-    model = Sam2VideoModel(config)
-    # Same encoder/decoder weights as ``tiny_sam2`` so image and video paths agree, as
-    # they do for the released checkpoint (one checkpoint serves both classes).
-    model.load_state_dict(tiny_sam2(profile).state_dict(), strict=False)
-    return model
 
 
 TINY_VOCABULARY = (

@@ -18,6 +18,7 @@ from frs_ros.perception.models import (
     load_depth,
     load_owlv2,
     load_sam2,
+    nested_config,
     owlv2_image_size,
 )
 
@@ -47,7 +48,7 @@ class TorchSam2Core:
 
     def __init__(self, model: Sam2Model) -> None:
         self.model = model
-        self.image_size = int(model.config.prompt_encoder_config.image_size)
+        self.image_size = int(nested_config(model.config.prompt_encoder_config).image_size)
 
     @classmethod
     def from_profile(cls, profile: ModelProfile) -> TorchSam2Core:
@@ -96,7 +97,7 @@ class TorchOwlv2Core:
 
     def __init__(self, model: Owlv2ForObjectDetection, image_size: int | None = None) -> None:
         self.model = model
-        native = int(model.config.vision_config.image_size)
+        native = int(nested_config(model.config.vision_config).image_size)
         self.image_size = int(image_size or native)
         self.interpolate = self.image_size != native
 

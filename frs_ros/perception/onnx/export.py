@@ -20,12 +20,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import onnx
 import torch
 from tqdm import tqdm
 
+from frs_ros.perception.models import nested_config
 from frs_ros.perception.onnx.manifest import (
     DEPTH,
     MANIFEST,
@@ -49,8 +50,9 @@ if TYPE_CHECKING:
     from frs_ros.perception.models import ModelProfile
 
 log = logging.getLogger(__name__)
+_Module = TypeVar("_Module", bound=torch.nn.Module)
 
-ONNX_DTYPES = {
+ONNX_DTYPES: dict[int, str] = {
     onnx.TensorProto.FLOAT: "float32",
     onnx.TensorProto.FLOAT16: "float16",
     onnx.TensorProto.INT64: "int64",
@@ -70,7 +72,7 @@ class GraphSpec:
     dynamic_axes: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
-def _prepared(model: torch.nn.Module) -> torch.nn.Module:
+def _prepared(model: _Module) -> _Module:
     # ONNX graphs are exported in float32 on CPU whatever the profile runs in; a runtime
     # may lower precision later (TensorRT FP16).
     return model.to(device="cpu", dtype=torch.float32).eval()
@@ -79,7 +81,7 @@ def _prepared(model: torch.nn.Module) -> torch.nn.Module:
 def sam2_graphs(model: Sam2Model) -> list[GraphSpec]:
     """Image encoder + one prompt decoder per ``multimask`` value."""
     model = _prepared(model)
-    size = model.config.prompt_encoder_config.image_size
+    size = nested_config(model.config.prompt_encoder_config).image_size
     pixel_values = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         embeddings = model.get_image_embeddings(pixel_values)
@@ -118,10 +120,10 @@ def owlv2_graphs(model: Owlv2ForObjectDetection, image_size: int | None = None) 
     """The detector at ``image_size`` (default: the config's; another size interpolates the
     position embedding, as ``TorchOwlv2Core`` does)."""
     model = _prepared(model)
-    native = model.config.vision_config.image_size
+    native = nested_config(model.config.vision_config).image_size
     size = image_size or native
-    length = model.config.text_config.max_position_embeddings
-    vocab = model.config.text_config.vocab_size
+    text = nested_config(model.config.text_config)
+    length, vocab = text.max_position_embeddings, text.vocab_size
     pixel_values = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     input_ids = torch.randint(0, vocab, (2, length), generator=torch.Generator().manual_seed(0))
     attention_mask = torch.ones(2, length, dtype=torch.int64)
@@ -226,12 +228,13 @@ def export_models(
         raise ValueError("exporting depth needs depth_input_size (a multiple of 14, e.g. 518)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    families: list[tuple[str, Callable[[], list[GraphSpec]], dict[str, int]]] = []
+    # (family, its graphs, what the manifest records about it)
+    families: list[tuple[str, Callable[[], list[GraphSpec]], dict[str, int | list[int]]]] = []
     if sam2 is not None:
-        size = sam2.config.prompt_encoder_config.image_size
+        size = nested_config(sam2.config.prompt_encoder_config).image_size
         families.append(("sam2", lambda: sam2_graphs(sam2), {"image_size": size}))
     if owlv2 is not None:
-        size = owlv2_image_size or owlv2.config.vision_config.image_size
+        size = owlv2_image_size or nested_config(owlv2.config.vision_config).image_size
         families.append(("owlv2", lambda: owlv2_graphs(owlv2, size), {"image_size": size}))
     if depth is not None:
         assert depth_input_size is not None
@@ -240,7 +243,7 @@ def export_models(
             from frs_ros.perception.processing import depth_input_hw
 
             hw = depth_input_hw(frame_hw, depth_input_size)
-        info = {"input_size": depth_input_size, "input_hw": list(hw)}
+        info: dict[str, int | list[int]] = {"input_size": depth_input_size, "input_hw": list(hw)}
         families.append(("depth", lambda: depth_graphs(depth, hw), info))
     manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
