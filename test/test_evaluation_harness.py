@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 
@@ -135,10 +134,6 @@ def test_peak_rss_is_measured():
     assert peak_rss_bytes() > 10 * 2**20
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).parents[1] / "frs_ros/reasoning/runtime/hf.py").exists(),
-    reason="the HF runtime is not written yet",
-)
 def test_tiny_random_qwen3_runs_through_the_harness(splits, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from frs_ros.evaluation import ReasonerPredictor
