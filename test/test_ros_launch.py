@@ -93,6 +93,7 @@ def test_assignments_use_the_ros2_launch_syntax():
         graph_mod.parse_assignments(["a=1"])
 
 
+@pytest.mark.ros
 def test_overrides_are_declared_parameters_of_their_node(declared):
     for single in ("true", "false"):
         for spec in graph_mod.describe({"single_process": single}).nodes:
@@ -115,6 +116,7 @@ def test_every_executable_is_installed_and_runnable():
             assert f"scripts/{spec.executable}" in installed
 
 
+@pytest.mark.ros
 def test_parameter_file_values_are_the_node_defaults(declared):
     """The shipped file documents every parameter with the value the node declares, so
     the file and the code cannot drift apart."""

@@ -21,6 +21,7 @@ import yaml
 from ros_live import ROOT, WAIT_S, Client, require_live_ros, wait_until
 
 require_live_ros()
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DOMAIN = 64
 NODE = "/frs/frs_pipeline"

@@ -19,6 +19,7 @@ from ros_live import (
 )
 
 require_live_ros()
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DOMAIN = 63
 SEC = 1_764_200_000

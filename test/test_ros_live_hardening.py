@@ -25,6 +25,7 @@ from ros_live import (
 )
 
 require_live_ros()
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DOMAIN = 65
 SEC = 1_764_300_000

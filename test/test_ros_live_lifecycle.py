@@ -22,6 +22,7 @@ from ros_live import (
 )
 
 require_live_ros()
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DOMAIN = 62
 SEC = 1_764_100_000

@@ -28,6 +28,7 @@ from ros_live import (
 )
 
 require_live_ros()
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 DOMAIN = 61
 SEC = 1_764_000_000  # stamps near today's epoch: a float second loses ~240 ns here
