@@ -116,8 +116,9 @@ _SENTENCE_END = re.compile(r"[.;:!?](?=\s|$)")
 
 
 def terse_reason(reason: str, max_words: int = 24) -> str:
-    """The first sentence of ``reason``, at most ``max_words`` words, ending with a full
-    stop: the plan that follows names the tools and labels, so the rest is redundant."""
+    """``reason`` up to its first ``.``, ``;``, ``:``, ``!`` or ``?``, at most ``max_words``
+    words, ending with a full stop: the plan that follows names the tools and labels. On
+    the generator's semantic chains this also drops the rationale after a colon."""
     text = " ".join(reason.split())
     m = _SENTENCE_END.search(text)
     first = text[: m.start()] if m else text
