@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from frs_ros import validation
 from frs_ros.io.messages import MessageTypes, image_message, split_stamp
 from frs_ros.reasoning.answers import FrameMasks
 from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
-from frs_ros.twin import DepthStats, FrameTwin, Twin, TwinObject
+from frs_ros.twin import RLE, DepthStats, FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
+from frs_ros.twin.model import Level
 
 
 class _ExactStamps:
@@ -112,10 +113,11 @@ def msg_to_object(msg: Any, where: str = "twin object") -> TwinObject:
     not cover its size, attributes that are not a JSON object, ...) -> ValueError naming
     the object."""
     where = f"{where} {int(msg.id)}"
-    mask = validation.rle(
-        {"size": [int(msg.mask_height), int(msg.mask_width)], "counts": str(msg.mask_counts)},
-        f"{where}: mask",
-    )
+    mask: RLE = {
+        "size": [int(msg.mask_height), int(msg.mask_width)],
+        "counts": str(msg.mask_counts),
+    }
+    validation.rle(mask, f"{where}: mask")
     depth = None
     if msg.has_depth:
         depth = DepthStats(
@@ -134,21 +136,32 @@ def msg_to_object(msg: Any, where: str = "twin object") -> TwinObject:
         raise ValueError(f"{where}: {exc}") from None
 
 
+def _floats(values: Any, n: int, name: str) -> tuple[float, ...]:
+    """A fixed-size float array field (rosbags gives a numpy array of any length)."""
+    floats = tuple(float(v) for v in values)
+    if len(floats) != n:
+        raise ValueError(f"{name} must hold {n} numbers, got {len(floats)}")
+    return floats
+
+
 def _object(
-    msg: Any, mask: dict[str, Any], depth: DepthStats | None, attributes: dict[str, Any]
+    msg: Any, mask: RLE, depth: DepthStats | None, attributes: dict[str, Any]
 ) -> TwinObject:
+    x0, y0, x1, y1 = _floats(msg.bbox, 4, "bbox")
+    cx, cy = _floats(msg.centroid, 2, "centroid")
+    c3 = _floats(msg.centroid_3d, 3, "centroid_3d") if msg.has_centroid_3d else None
     return TwinObject(
         id=int(msg.id),
         label=str(msg.label),
         score=float(msg.score),
-        bbox=tuple(float(v) for v in msg.bbox),
+        bbox=(x0, y0, x1, y1),
         mask=mask,
         area=int(msg.area),
         area_ratio=float(msg.area_ratio),
-        centroid=tuple(float(v) for v in msg.centroid),
+        centroid=(cx, cy),
         depth=depth,
-        centroid_3d=tuple(float(v) for v in msg.centroid_3d) if msg.has_centroid_3d else None,
-        level=str(msg.level),
+        centroid_3d=(c3[0], c3[1], c3[2]) if c3 is not None else None,
+        level=cast(Level, str(msg.level)),  # TwinObject checks it is one of LEVELS
         parent=int(msg.parent) if msg.has_parent else None,
         attributes=attributes,
     )

@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -36,6 +36,7 @@ except ImportError:
 RCLError = rclpy_implementation.RCLError
 RELIABILITIES = ("sensor_data", "reliable", "best_effort")
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def guarded(node: Any, what: str, fallback: Callable[..., Any] | None = None) -> Callable[[F], F]:
@@ -71,6 +72,38 @@ def qos_from(reliability: str, depth: int = 5) -> QoSProfile:
     return QoSProfile(depth=depth, reliability=policy)
 
 
+class Configured(Generic[T]):
+    """A lifecycle node's attribute that exists only while the node is configured: what
+    ``configure()`` creates (models, publishers, subscriptions) and cleanup frees by
+    assigning None. Reading it meanwhile raises a RuntimeError naming the node and the
+    attribute instead of an AttributeError on None; ``FrsNode.holds`` asks first."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self._slot = f"_configured_{name}"
+
+    @overload
+    def __get__(self, node: None, owner: type) -> Configured[T]: ...
+    @overload
+    def __get__(self, node: FrsNode, owner: type) -> T: ...
+    def __get__(self, node: FrsNode | None, owner: type) -> Configured[T] | T:
+        if node is None:
+            return self
+        value: T | None = node.__dict__.get(self._slot)
+        if value is None:
+            raise RuntimeError(
+                f"{node.get_name()}: {self.name} exists only while the node is configured "
+                "(configure it first)"
+            )
+        return value
+
+    def __set__(self, node: FrsNode, value: T | None) -> None:
+        node.__dict__[self._slot] = value
+
+    def held(self, node: FrsNode) -> bool:
+        return node.__dict__.get(self._slot) is not None
+
+
 class FrsNode(LifecycleNode):
     """Lifecycle node with declared parameters (``PARAMS``) and the message-class provider.
 
@@ -94,6 +127,13 @@ class FrsNode(LifecycleNode):
 
     def param(self, name: str) -> Any:
         return self.get_parameter(name).value
+
+    def holds(self, name: str) -> bool:
+        """Whether the ``Configured`` attribute ``name`` exists now (the node is configured)."""
+        attribute = getattr(type(self), name, None)
+        if not isinstance(attribute, Configured):
+            raise AttributeError(f"{type(self).__name__}.{name} is not a Configured attribute")
+        return attribute.held(self)
 
     def configure(self) -> TransitionCallbackReturn:
         return TransitionCallbackReturn.SUCCESS

@@ -15,7 +15,7 @@ from frs_ros.io.frames import Frame
 from frs_ros.paths import config_file
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import split_labels
-from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+from frs_ros.ros.node_base import Configured, FrameInput, FrsNode, qos_from, run
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.twin import Twin
 
@@ -53,23 +53,25 @@ def follow_extra_labels(node: Any) -> None:
 
     def changed(params: list[Any]) -> None:
         for param in params:
-            if param.name == "extra_labels" and node.segmenter is not None:
+            if param.name == "extra_labels" and node.holds("segmenter"):
                 node.segmenter.extra_labels = split_labels(str(param.value))
                 node.get_logger().info(f"extra_labels now {node.segmenter.extra_labels}")
 
     node.add_post_set_parameters_callback(changed)
 
 
-def perceive_and_publish(node: FrsNode, seg: ReasoningSegmenter, frame: Frame) -> Twin | None:
-    """Run perception on a frame and publish the window on ``node.twin_pub``; a rejected
-    frame is logged and gives None, so the node keeps serving."""
+def perceive_and_publish(
+    node: FrsNode, seg: ReasoningSegmenter, twin_pub: Any, frame: Frame
+) -> Twin | None:
+    """Run perception on a frame and publish the window on ``twin_pub``; a rejected frame is
+    logged and gives None, so the node keeps serving."""
     try:
         twin = seg.observe(frame)
     except ValueError as exc:
         node.get_logger().error(f"perception rejected frame: {exc}")
         return None
     if twin is not None:
-        node.twin_pub.publish(conv.twin_to_msg(node.types, twin))
+        twin_pub.publish(conv.twin_to_msg(node.types, twin))
     return twin
 
 
@@ -83,12 +85,14 @@ class PerceptionNode(FrsNode):
         "depth_reliability": "reliable",
         **PERCEPTION_PARAMS,
     }
+    # created on configure, freed on cleanup
+    segmenter: Configured[ReasoningSegmenter] = Configured()
+    twin_pub: Configured[Any] = Configured()
+    input: Configured[FrameInput] = Configured()
 
     def __init__(self, *, pipeline: Any = None, **kwargs: Any) -> None:
         super().__init__("frs_perception", **kwargs)
         self._given_pipeline = pipeline  # tests inject a pipeline; otherwise loaded on configure
-        self.segmenter: ReasoningSegmenter | None = None
-        self.input: FrameInput | None = None
         follow_extra_labels(self)
 
     def configure(self) -> TransitionCallbackReturn:
@@ -106,19 +110,20 @@ class PerceptionNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        perceive_and_publish(self, self.segmenter, frame)
+        perceive_and_publish(self, self.segmenter, self.twin_pub, frame)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_deactivate(state)  # first: frames arriving now are dropped
-        if self.segmenter is not None:
+        if self.holds("segmenter"):
             self.segmenter.reset_stream()  # then: a later activation starts a new stream
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.input is not None:
+        if self.holds("input"):
             self.input.destroy()
-        self.destroy_publisher(self.twin_pub)
-        self.segmenter = self.input = None  # drops the models
+        if self.holds("twin_pub"):
+            self.destroy_publisher(self.twin_pub)
+        self.segmenter = self.input = self.twin_pub = None  # drops the models
         self.get_logger().info("cleaned up: perception models freed")
         return TransitionCallbackReturn.SUCCESS
 

@@ -11,7 +11,7 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
 from frs_ros.ros.jobs import ReasonerJob
-from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+from frs_ros.ros.node_base import Configured, FrameInput, FrsNode, qos_from, run
 from frs_ros.ros.perception_node import (
     PERCEPTION_PARAMS,
     follow_extra_labels,
@@ -31,12 +31,16 @@ from frs_ros.segmenter import ReasoningSegmenter
 
 class PipelineNode(FrsNode):
     PARAMS: ClassVar[dict[str, Any]] = {**FrameInput.PARAMS, **PERCEPTION_PARAMS, **REASONER_PARAMS}
+    # created on configure, freed on cleanup
+    segmenter: Configured[ReasoningSegmenter] = Configured()
+    reasoner: Configured[ReasonerEndpoints] = Configured()
+    drawer: Configured[Drawer] = Configured()
+    twin_pub: Configured[Any] = Configured()
+    input: Configured[FrameInput] = Configured()
 
     def __init__(self, *, pipeline: Any = None, runtime: Any = None, **kwargs: Any) -> None:
         super().__init__("frs_pipeline", **kwargs)
         self._given = (pipeline, runtime)  # tests inject these; otherwise loaded on configure
-        self.segmenter: ReasoningSegmenter | None = None
-        self.input: FrameInput | None = None
         follow_extra_labels(self)
 
     def configure(self) -> TransitionCallbackReturn:
@@ -61,7 +65,7 @@ class PipelineNode(FrsNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_frame(self, frame: Frame) -> None:
-        twin = perceive_and_publish(self, self.segmenter, frame)
+        twin = perceive_and_publish(self, self.segmenter, self.twin_pub, frame)
         if twin is None:
             return
         self.reasoner.on_twin(twin)  # follows answered tracks; the drawer listens
@@ -78,7 +82,8 @@ class PipelineNode(FrsNode):
         self.reasoner.destroy()
         self.drawer.destroy()
         self.destroy_publisher(self.twin_pub)
-        self.input = self.segmenter = self.reasoner = self.drawer = None  # frees the models
+        # frees the models
+        self.input = self.segmenter = self.reasoner = self.drawer = self.twin_pub = None
         self.get_logger().info("cleaned up: perception models and reasoner freed")
         return TransitionCallbackReturn.SUCCESS
 

@@ -31,7 +31,7 @@ def depth_encoding(frame: Frame) -> str:
 def metric_frame(frame: Frame) -> Frame:
     """The frame with its depth in metres, as ``frame_messages`` takes it: 16-bit depth
     images hold millimetres. Values survive the round trip to ``16UC1`` exactly."""
-    if depth_encoding(frame) == "16UC1":
+    if frame.depth is not None and depth_encoding(frame) == "16UC1":
         frame.depth = frame.depth.astype(np.float64) / 1000.0
     return frame
 

@@ -18,7 +18,7 @@ from rclpy.qos import qos_profile_services_default
 from frs_ros.reasoning import ReasonerConfig
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import Answer, ReasonerJob
-from frs_ros.ros.node_base import FrsNode, Liveness, guarded, qos_from, run
+from frs_ros.ros.node_base import Configured, FrsNode, Liveness, guarded, qos_from, run
 from frs_ros.segmenter import ReasoningSegmenter
 
 REASONER_PARAMS: dict[str, Any] = {
@@ -169,11 +169,13 @@ class ReasonerEndpoints:
 
 class ReasonerNode(FrsNode):
     PARAMS: ClassVar[dict[str, Any]] = REASONER_PARAMS
+    # created on configure, freed on cleanup
+    endpoints: Configured[ReasonerEndpoints] = Configured()
+    twin_sub: Configured[Any] = Configured()
 
     def __init__(self, *, runtime: Any = None, **kwargs: Any) -> None:
         super().__init__("frs_reasoner", **kwargs)
         self._given_runtime = runtime  # tests inject a ScriptedRuntime
-        self.endpoints: ReasonerEndpoints | None = None
 
     def configure(self) -> TransitionCallbackReturn:
         try:
@@ -196,7 +198,7 @@ class ReasonerNode(FrsNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.destroy_subscription(self.twin_sub)
         self.endpoints.destroy()
-        self.endpoints = None  # drops the runtime (model weights)
+        self.endpoints = self.twin_sub = None  # drops the runtime (model weights)
         self.get_logger().info("cleaned up: reasoner freed")
         return TransitionCallbackReturn.SUCCESS
 

@@ -15,7 +15,7 @@ from frs_ros.io.images import image_to_rgb
 from frs_ros.io.messages import image_message
 from frs_ros.ros import conversions as conv
 from frs_ros.ros.jobs import markers_for, overlay_for
-from frs_ros.ros.node_base import FrsNode, guarded, qos_from, run
+from frs_ros.ros.node_base import Configured, FrsNode, guarded, qos_from, run
 from frs_ros.twin import FrameTwin, Twin
 
 
@@ -63,10 +63,12 @@ class Drawer:
 
 class VisualizationNode(FrsNode):
     PARAMS: ClassVar[dict[str, Any]] = {"image_topic": "frs/rgb"}
+    # created on configure, freed on cleanup
+    drawer: Configured[Drawer] = Configured()
+    subs: Configured[list[Any]] = Configured()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("frs_visualization", **kwargs)
-        self.drawer: Drawer | None = None
 
     def configure(self) -> TransitionCallbackReturn:
         self.drawer = Drawer(self)
@@ -110,7 +112,7 @@ class VisualizationNode(FrsNode):
         for sub in self.subs:
             self.destroy_subscription(sub)
         self.drawer.destroy()
-        self.drawer = None
+        self.drawer = self.subs = None
         return TransitionCallbackReturn.SUCCESS
 
 
