@@ -124,20 +124,26 @@ class ReasonerConfig:
     ) -> ReasonerConfig:
         """This config with a query's own bounds; ``None`` or 0 keeps this config's value
         (the ROS message's "unset"). Invalid values raise ValueError naming the option."""
-        changes: dict[str, int | float] = {}
-        for name, value in (
-            ("max_rounds", max_rounds),
-            ("max_new_tokens", max_new_tokens),
-            ("timeout_s", timeout_s),
-        ):
-            if value is None or value == 0:
-                continue
-            if name != "timeout_s" and isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"{name} must be an integer, got {value!r}")
-                value = int(value)
-            changes[name] = value
-        return replace(self, **changes)
+        rounds = _query_count("max_rounds", max_rounds)
+        tokens = _query_count("max_new_tokens", max_new_tokens)
+        return replace(
+            self,
+            max_rounds=self.max_rounds if rounds is None else rounds,
+            max_new_tokens=self.max_new_tokens if tokens is None else tokens,
+            timeout_s=self.timeout_s if timeout_s is None or timeout_s == 0 else timeout_s,
+        )
+
+
+def _query_count(name: str, value: float | None) -> int | None:
+    """A query's integer bound: ``None`` when unset (``None`` or 0); a whole float is that
+    integer, any other float a ValueError naming the option. Range checks are the config's."""
+    if value is None or value == 0:
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return int(value)
+    return value
 
 
 @dataclass
@@ -154,7 +160,7 @@ class ReasoningResult:
     rounds: int
     n_tokens: int
     timings: dict[str, float]
-    tool_calls: list[dict] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -244,7 +250,7 @@ class Reasoner:
         transcript = Transcript(self.prompt(twin, query, previous))
         ctx = ToolContext(twin, list(previous.ids) if previous is not None else [])
         timings = {"prompt_s": time.monotonic() - t0, "generate_s": 0.0, "tools_s": 0.0}
-        tool_calls: list[dict] = []
+        tool_calls: list[dict[str, Any]] = []
         n_tokens = rounds = 0
         outcome: Outcome | None = None
 
@@ -312,7 +318,7 @@ class Reasoner:
             tool_calls=tool_calls,
         )
 
-    def _run_plan(self, ctx: ToolContext, text: str, cfg: ReasonerConfig) -> list[dict]:
+    def _run_plan(self, ctx: ToolContext, text: str, cfg: ReasonerConfig) -> list[dict[str, Any]]:
         body = protocol.last_block(text, protocol.PLAN)
         if body is None:
             return [{"error": "</plan> without a matching <plan>"}]
@@ -321,7 +327,7 @@ class Reasoner:
             return [{"error": error}]
         return [self.registry.call(ctx, c.tool, c.args) for c in calls]
 
-    def _results_block(self, entries: list[dict], cfg: ReasonerConfig) -> str:
+    def _results_block(self, entries: list[dict[str, Any]], cfg: ReasonerConfig) -> str:
         block = protocol.format_results(entries)
         if len(block) > cfg.max_results_chars:
             block = protocol.format_results(

@@ -218,7 +218,8 @@ def _re_char(c: str) -> str:
 def to_regex(node: Node) -> str:
     """The tree as a ``regex`` pattern (atoms grouped so quantifiers apply to them whole)."""
     if isinstance(node, Lit):
-        return regex.escape(node.text)
+        escaped: str = regex.escape(node.text)  # the `regex` package is untyped (Any)
+        return escaped
     if isinstance(node, Chars):
         return "[" + ("^" if node.negate else "") + "".join(map(_re_char, node.chars)) + "]"
     if isinstance(node, Seq):
@@ -360,7 +361,9 @@ def token_bytes(tokenizer: Any, vocab_size: int) -> tuple[list[bytes], list[int]
     """
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    byte_of = {c: b for b, c in bytes_to_unicode().items()}
+    # transformers leaves bytes_to_unicode unannotated: dict[int, str] (byte -> printable char)
+    byte_to_char: dict[int, str] = bytes_to_unicode()  # type: ignore[no-untyped-call]
+    byte_of = {c: b for b, c in byte_to_char.items()}
     added = tokenizer.added_tokens_decoder
     special = set(tokenizer.all_special_ids)
     n = min(len(tokenizer), vocab_size)
@@ -390,7 +393,8 @@ class _Vocabulary:
         self._tokenizer = tokenizer
 
     def __call__(self, text: str) -> list[int]:
-        return self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids: list[int] = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
 
 
 class TokenGrammar:

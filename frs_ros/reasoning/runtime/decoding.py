@@ -130,16 +130,19 @@ class CachedTokenRuntime:
 
     def format_prompt(self, system: str, user: str) -> str:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self.tokenizer.apply_chat_template(
+        # the tokenizer is duck-typed (Any); with tokenize=False the template renders a str
+        prompt: str = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
         )
+        return prompt
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` as the runtime feeds it (no extra special tokens)."""
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return ids
 
     def reset_cache(self) -> None:
         """Forget the KV cache (required after the model's weights change)."""
@@ -181,10 +184,11 @@ class CachedTokenRuntime:
                 token = self._choose(logits)
             else:
                 start = time.perf_counter()
-                token = self._choose_allowed(logits, matcher)
+                chosen = self._choose_allowed(logits, matcher)
                 timing.grammar_s += time.perf_counter() - start
-                if token is None:  # nothing fits (cannot happen below the grammar's bounds)
+                if chosen is None:  # nothing fits (cannot happen below the grammar's bounds)
                     return Completion(self._decode(new_ids), len(new_ids), "stop")
+                token = chosen
             if token in self._eos_ids:
                 return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
             new_ids.append(token)
@@ -266,4 +270,5 @@ class CachedTokenRuntime:
         return token if matcher.consume(token) else None
 
     def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=False)
+        return text

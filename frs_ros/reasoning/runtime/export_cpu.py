@@ -42,12 +42,12 @@ def cmd_export_cpu(args: argparse.Namespace) -> int:
 
 
 def convert(
-    model: str | os.PathLike,
-    out: str | os.PathLike,
+    model: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     *,
-    adapter: str | os.PathLike | None = None,
+    adapter: str | os.PathLike[str] | None = None,
     precision: str = "int4",
-    work_dir: str | os.PathLike | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Convert a Qwen3 student into an onnxruntime-genai model directory; returns ``out``.
 
@@ -96,7 +96,7 @@ def convert(
 
 
 def _save_merged(
-    model: str, adapter: str | os.PathLike | None, dest: Path
+    model: str, adapter: str | os.PathLike[str] | None, dest: Path
 ) -> tuple[Any, bool, int]:
     """Save ``model`` (+ merged ``adapter``) as a float32 HF checkpoint; (tokenizer, tied,
     parameter count)."""

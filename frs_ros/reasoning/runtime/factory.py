@@ -29,11 +29,14 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from frs_ros.paths import config_file, config_path
 from frs_ros.reasoning.runtime.base import LLMRuntime, Sampling, ScriptedRuntime
 from frs_ros.yaml_safe import load_yaml_mapping
+
+if TYPE_CHECKING:  # torch-backed: imported when such a runtime is built
+    from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
 
 _KEYS = {
     "hf": {
@@ -87,7 +90,7 @@ def reasoner_config_path(spec: str | os.PathLike[str]) -> Path:
 
 
 def load_runtime(
-    config: Mapping[str, Any] | str | os.PathLike, *, device: str | None = None
+    config: Mapping[str, Any] | str | os.PathLike[str], *, device: str | None = None
 ) -> LLMRuntime:
     """A runtime from a reasoner config (a name or YAML path, see ``reasoner_config_path``)
     or a mapping (the whole config or its ``runtime`` section). ``device`` overrides the
@@ -123,7 +126,15 @@ def load_runtime(
 _GRAMMAR_KEYS = {"max_reason_chars", "max_calls", "max_string_chars"}
 
 
-def _grammar_bounds(cfg: Mapping[str, Any]) -> dict[str, int]:
+class _GrammarBounds(TypedDict, total=False):
+    """The keyword arguments of ``ProtocolGrammar`` that ``runtime.grammar`` may set."""
+
+    max_reason_chars: int
+    max_calls: int
+    max_string_chars: int
+
+
+def _grammar_bounds(cfg: Mapping[str, Any]) -> _GrammarBounds:
     """``runtime.grammar``: bounds of the protocol grammar (``max_reason_chars`` of the
     first ``<reason>``, ``max_calls`` per plan, ``max_string_chars`` per string argument)
     for a constrained runtime."""
@@ -137,7 +148,8 @@ def _grammar_bounds(cfg: Mapping[str, Any]) -> dict[str, int]:
     for key, value in section.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"runtime.grammar.{key} must be a positive integer, got {value!r}")
-    return dict(section)
+    # checked above: the keys are _GRAMMAR_KEYS (the TypedDict's), the values positive ints
+    return cast(_GrammarBounds, dict(section))
 
 
 def _sampling(section: Any) -> Sampling:
@@ -151,7 +163,7 @@ def _sampling(section: Any) -> Sampling:
         raise ValueError(f"bad runtime.sampling {dict(section)}: {err}") from err
 
 
-def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
+def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> CachedTokenRuntime:
     from frs_ros.reasoning.runtime.hf import DEFAULT_MODEL, HFRuntime
 
     model = cfg.get("model") or DEFAULT_MODEL
@@ -175,7 +187,7 @@ def _hf(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
     )
 
 
-def _ort_genai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> LLMRuntime:
+def _ort_genai(cfg: dict[str, Any], thinking: bool, sampling: Sampling) -> CachedTokenRuntime:
     from frs_ros.reasoning.runtime.ort_genai import DEFAULT_CONTEXT, OrtGenaiRuntime
 
     if not cfg.get("model"):

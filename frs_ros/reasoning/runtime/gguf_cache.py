@@ -67,7 +67,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def file_key(path: str | os.PathLike, *, root: Path | None = None) -> FileKey:
+def file_key(path: str | os.PathLike[str], *, root: Path | None = None) -> FileKey:
     """sha256 and size of ``path``; the sha256 is reused while path, size and mtime match."""
     file = Path(path).resolve()
     st = file.stat()
@@ -130,7 +130,7 @@ def _default_converter(source: Path, out: Path, precision: str) -> object:
 
 
 def converted_model(
-    gguf: str | os.PathLike,
+    gguf: str | os.PathLike[str],
     *,
     precision: str = "int4",
     root: Path | None = None,

@@ -172,9 +172,9 @@ class HFRuntime(CachedTokenRuntime):
     @classmethod
     def from_pretrained(
         cls,
-        model: str | os.PathLike = DEFAULT_MODEL,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
         *,
-        adapter: str | os.PathLike | None = None,
+        adapter: str | os.PathLike[str] | None = None,
         dtype: str | torch.dtype = "auto",
         device: str = "cpu",
         thinking: bool = False,
@@ -209,7 +209,8 @@ class HFRuntime(CachedTokenRuntime):
             )
         except OSError as err:
             raise _missing("model", name, err, offline) from err
-        lm = lm.to(torch_device)
+        # functools.wraps on PreTrainedModel.to: mypy does not bind `self` through _Wrapped
+        lm = lm.to(torch_device)  # type: ignore[arg-type]
         if torch_dtype == "auto":  # the checkpoint's dtype, unless emulated on this CPU
             lm = lm.to(auto_dtype(lm.dtype, torch_device))
         if adapter is not None:
@@ -222,7 +223,7 @@ class HFRuntime(CachedTokenRuntime):
         *,
         seed: int = 0,
         dtype: str | torch.dtype = "float32",
-        adapter: str | os.PathLike | None = None,
+        adapter: str | os.PathLike[str] | None = None,
         thinking: bool = False,
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
@@ -269,7 +270,8 @@ class HFRuntime(CachedTokenRuntime):
             **{key: cache},
         )
         self._cache, self._cached_ids = getattr(out, key), fed + list(ids)
-        return out.logits[0, -1]
+        logits: torch.Tensor = out.logits[0, -1]  # the model's output is untyped (Any)
+        return logits
 
     def _crop(self, keep: int) -> None:
         self._cache.crop(keep - len(self._cached_ids))  # negative: tokens to remove
@@ -311,7 +313,8 @@ def tiny_qwen3(
         bos_token_id=None,
     )
     torch.manual_seed(seed)
-    return Qwen3ForCausalLM(config).eval()
+    # transformers' eval() (unannotated) is exactly train(False)
+    return Qwen3ForCausalLM(config).train(False)
 
 
 def cache_keyword(model: Any) -> str:
@@ -323,7 +326,7 @@ def cache_keyword(model: Any) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-def load_adapter(model: Any, adapter: str | os.PathLike, *, local_files_only: bool) -> Any:
+def load_adapter(model: Any, adapter: str | os.PathLike[str], *, local_files_only: bool) -> Any:
     """Wrap ``model`` with a saved peft (LoRA) adapter, for inference. ``asset:NAME``
     names a shipped adapter; one with ``sha256.json`` is checked before it is read."""
     from peft import PeftModel

@@ -43,6 +43,7 @@ from typing import Any
 from frs_ros.reasoning.grammar import protocol_gbnf, resumes_turn
 from frs_ros.reasoning.runtime.base import (
     Completion,
+    FinishReason,
     Sampling,
     chatml_prompt,
     cut_at_stop,
@@ -196,9 +197,11 @@ class OpenAIRuntime:
         if self.tokenizer is None:
             return chatml_prompt(system, user, thinking=self.thinking)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        return self.tokenizer.apply_chat_template(
+        # the tokenizer is duck-typed (Any); with tokenize=False the template renders a str
+        prompt: str = self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
         )
+        return prompt
 
     def count_tokens(self, text: str) -> int:
         """Tokenizer count when a tokenizer was given, else a word/punctuation estimate."""
@@ -243,7 +246,7 @@ class OpenAIRuntime:
             out = choice["text"]
         except (KeyError, IndexError, TypeError) as err:
             raise EndpointError(f"unexpected reply from {self.url}: {str(reply)[:300]}") from err
-        reason = "length" if choice.get("finish_reason") == "length" else "stop"
+        reason: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
         out, hit = cut_at_stop(out, stops)  # also guards against servers that ignore `stop`
         if hit:
             reason = "stop"
@@ -315,7 +318,9 @@ class OpenAIRuntime:
                 raise _TimedOut from err
             raise _Retryable(f"transport error talking to {self.url}: {err}") from err
         try:
-            return json.loads(payload)
+            # json.loads is Any: an object per the API; _completion reports any other shape
+            reply: dict[str, Any] = json.loads(payload)
+            return reply
         except json.JSONDecodeError as err:
             raise EndpointError(f"{self.url} replied with invalid JSON: {payload[:200]!r}") from err
 

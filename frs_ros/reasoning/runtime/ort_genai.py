@@ -55,7 +55,7 @@ class OrtGenaiRuntime(CachedTokenRuntime):
 
     def __init__(
         self,
-        model_dir: str | os.PathLike,
+        model_dir: str | os.PathLike[str],
         *,
         threads: int | None = None,
         context: int = DEFAULT_CONTEXT,

@@ -15,8 +15,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # transformers is imported lazily at run time
+    from transformers import PreTrainedTokenizerFast
 
 TINY_TOKENIZER_DIR = Path(__file__).resolve().parents[2] / "assets" / "tiny_llm"
 VOCAB_SIZE = 3000
@@ -125,7 +129,8 @@ def build(out_dir: Path = TINY_TOKENIZER_DIR, vocab_size: int = VOCAB_SIZE) -> P
     tok.add_tokens(
         [AddedToken(t, special=False, normalized=False) for t in THINK_TOKENS + PROTOCOL_TAGS]
     )
-    fast = PreTrainedTokenizerFast(
+    # transformers leaves the tokenizer constructor unannotated (*args, **kwargs)
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -138,7 +143,7 @@ def build(out_dir: Path = TINY_TOKENIZER_DIR, vocab_size: int = VOCAB_SIZE) -> P
     return out_dir
 
 
-def load_tiny_tokenizer():  # -> PreTrainedTokenizerFast (transformers imported lazily)
+def load_tiny_tokenizer() -> PreTrainedTokenizerFast:
     """The committed tiny tokenizer."""
     from transformers import PreTrainedTokenizerFast
 
@@ -147,7 +152,11 @@ def load_tiny_tokenizer():  # -> PreTrainedTokenizerFast (transformers imported 
             f"tiny tokenizer missing in {TINY_TOKENIZER_DIR}; rebuild it with "
             "`python -m frs_ros.reasoning.runtime.tiny_tokenizer`"
         )
-    return PreTrainedTokenizerFast.from_pretrained(str(TINY_TOKENIZER_DIR))
+    # from_pretrained is typed Any in transformers; the class loads itself
+    tokenizer: PreTrainedTokenizerFast = PreTrainedTokenizerFast.from_pretrained(
+        str(TINY_TOKENIZER_DIR)
+    )
+    return tokenizer
 
 
 if __name__ == "__main__":
