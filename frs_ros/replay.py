@@ -24,6 +24,4 @@ def replay(
     default bounds never cut a chain: a replay checks content, not speed."""
     runtime = ScriptedRuntime(model_parts(chain))
     cfg = config or ReasonerConfig(max_rounds=16, max_new_tokens=MAX_NEW_TOKENS, timeout_s=3600)
-    answer = ReasoningSegmenter(runtime=runtime, config=cfg).ask(query, twin=twin)
-    assert answer.result is not None  # ask() answers with a result; only tracking updates lack one
-    return answer.result
+    return ReasoningSegmenter(runtime=runtime, config=cfg).ask(query, twin=twin).result

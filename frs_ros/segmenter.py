@@ -12,7 +12,7 @@ state that follow-up queries read and the answer being tracked onto new frames. 
     result = seg.ask("the mug left of the kettle", track=True)
     result.ids, result.outcome, result.masks.latest, result.overlay(frame.rgb)
     seg.ask("the one to its right", follow_up=True, track=True)
-    seg.tracked()        # the tracked answer on the newest twin, after more frames
+    seg.tracked()        # a TrackingUpdate: the tracked answer on the newest twin
     seg.reset()          # a new stream and a new conversation
 
 ``seg.extra_labels`` (also the ROS ``extra_labels`` parameter, settable while running) adds
@@ -47,7 +47,7 @@ from frs_ros.reasoning import (
     validate_query,
 )
 from frs_ros.reasoning.engine import NO_TWIN_YET
-from frs_ros.twin import Twin
+from frs_ros.twin import FrameTwin, Twin
 from frs_ros.twin.aggregator import TwinAggregator
 from frs_ros.visualization import overlay_objects
 
@@ -64,13 +64,13 @@ class QueryError(ValueError):
     out-of-range options, or no twin to reason about. Callers report it and keep serving."""
 
 
-@dataclass
-class Segmentation:
-    """One answer (``outcome`` from the reasoner) or one tracking update (``"tracking"``).
+@dataclass(kw_only=True)
+class SegmentationBase:
+    """What an answer and a tracking update share: the query's objects on one twin.
 
     ``ids`` are answered objects present in ``twin``; ``masks`` has a union and per-object
-    masks for every frame of ``twin``; ``result`` (absent for tracking updates) keeps the
-    transcript, rounds, tokens and the reasoner's timings."""
+    masks for every frame of ``twin``. ``reasoning`` and ``unknown_ids`` are empty, and
+    :attr:`timings` is empty, for a tracking update."""
 
     query: str
     ids: list[int]
@@ -80,7 +80,6 @@ class Segmentation:
     reasoning: str = ""
     unknown_ids: list[int] = field(default_factory=list)
     query_id: str = ""
-    result: ReasoningResult | None = None
 
     @property
     def empty(self) -> bool:
@@ -88,7 +87,8 @@ class Segmentation:
 
     @property
     def timings(self) -> dict[str, float]:
-        return dict(self.result.timings) if self.result is not None else {}
+        """The reasoner's timings (none for a tracking update)."""
+        return {}
 
     @property
     def caption(self) -> str:
@@ -101,11 +101,32 @@ class Segmentation:
         """``rgb`` with the answered objects of one frame drawn: the frame twin with index
         ``frame_index`` (the newest when None); the image unchanged if it has none.
         ``caption``: :attr:`caption` written along the bottom too."""
+        frame: FrameTwin | None
         if frame_index is None:
             frame = self.twin.latest
         else:
             frame = next((f for f in self.twin.frames if f.index == frame_index), None)
         return overlay_objects(rgb, frame, set(self.ids), self.caption if caption else "")
+
+
+@dataclass(kw_only=True)
+class Segmentation(SegmentationBase):
+    """One answer of :meth:`ReasoningSegmenter.ask` (``outcome`` from the reasoner);
+    ``result`` keeps the transcript, rounds, tokens and the reasoner's timings."""
+
+    result: ReasoningResult
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return dict(self.result.timings)
+
+
+@dataclass(kw_only=True)
+class TrackingUpdate(SegmentationBase):
+    """The tracked answer on a newer twin, from :meth:`ReasoningSegmenter.tracked`
+    (outcome ``tracking``; no reasoning happened, so there is no result)."""
+
+    outcome: str = "tracking"
 
 
 @dataclass
@@ -165,6 +186,8 @@ class ReasoningSegmenter:
             profile = load_profile(models)
             if device:
                 profile = dataclasses.replace(profile, device=device)
+            if isinstance(perception, Mapping):  # from_profile takes a plain dict
+                perception = dict(perception)
             pipeline = PerceptionPipeline.from_profile(profile, perception)
         runtime = None
         if reasoner is not None:
@@ -254,7 +277,7 @@ class ReasoningSegmenter:
             result=result,
         )
 
-    def tracked(self) -> Segmentation | None:
+    def tracked(self) -> TrackingUpdate | None:
         """The tracked answer on the current twin (outcome ``tracking``; ``ids`` are the
         answered objects seen in its newest frame), or None when nothing is tracked."""
         with self._state_lock:
@@ -262,10 +285,9 @@ class ReasoningSegmenter:
         if tracking is None or twin is None or not twin.frames:
             return None
         masks = answer_masks(twin, tracking.ids)
-        return Segmentation(
+        return TrackingUpdate(
             query=tracking.query,
             ids=[i for i in tracking.ids if i in masks.latest.instances],
-            outcome="tracking",
             twin=twin,
             masks=masks,
             query_id=tracking.query_id,

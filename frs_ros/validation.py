@@ -253,7 +253,7 @@ def _config(cls: type[T], data: Any, where: str, prefix: str) -> T:
     kwargs = {}
     for key, value in data.items():
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[key] = _config(hint, {} if value is None else value, where, f"{prefix}{key}.")
         else:
             kwargs[key] = _check_value(hint, value, where, f"{prefix}{key}")

@@ -73,7 +73,7 @@ def draw_caption(rgb: np.ndarray, caption: str, alpha: float = 0.7) -> np.ndarra
             lines[-1] = f"{lines[-1]} {word}"
         else:
             lines.append(word)
-    line_h = draw.textbbox((0, 0), "Ag", font=font)[3] + 2
+    line_h = int(draw.textbbox((0, 0), "Ag", font=font)[3]) + 2
     lines = lines[: max(1, height // 3 // line_h)]
     top = height - line_h * len(lines) - 4
     out = np.array(rgb, dtype=np.float32)

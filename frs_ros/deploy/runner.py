@@ -78,6 +78,8 @@ class GraphProcesses:
     def _pump(self, name: str, proc: subprocess.Popen, echo: Callable[[str], None]) -> None:
         """Echo a node's output lines with its prefix; then say how it ended."""
         prefix = f"[{name}-{proc.pid}] "
+        if proc.stdout is None:
+            raise RuntimeError(f"{name}: started without stdout=PIPE, nothing to echo")
         for line in proc.stdout:
             echo(prefix + line.rstrip("\n"))
         code = proc.wait()

@@ -103,7 +103,6 @@ class ReasonerPredictor:
     def predict(self, sample: Sample, twin: Twin) -> Prediction:
         answer = self.segmenter.ask(sample.query, twin=twin)
         result = answer.result
-        assert result is not None  # ask() answers with a result; only tracking updates lack one
         return Prediction(
             ids=answer.ids,
             outcome=answer.outcome,

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from frs_ros.io.frames import Frame, reading
 from frs_ros.io.images import colour_to_rgb, depth_to_metres
 from frs_ros.io.messages import RosbagsTypes, frame_messages, split_stamp
 from frs_ros.twin.geometry import CameraIntrinsics
+
+if TYPE_CHECKING:
+    from rosbags.highlevel import AnyReader
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,14 @@ class BagImage:
     topic: str
     depth: np.ndarray | None
     intrinsics: CameraIntrinsics | None
-    _reader: object
+    _reader: AnyReader
     _raw: bytes
     _msgtype: str
 
     def decode(self) -> tuple[np.ndarray, float, str]:
         """(RGB, header stamp in s, frame id); bad data raises."""
-        msg = self._reader.deserialize(self._raw, self._msgtype)
+        # rosbags types the message it builds from the bag's own definitions as object
+        msg: Any = self._reader.deserialize(self._raw, self._msgtype)
         rgb = colour_to_rgb(msg)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         return rgb, stamp, msg.header.frame_id

@@ -10,7 +10,7 @@ CompressedImage) are read.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image as PILImage
@@ -64,7 +64,7 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     if buf.size < step * h:  # sensor_msgs/Image: len(data) == step * height
         raise ValueError(f"data has {buf.size} bytes; {w}x{h} with step {step} needs {step * h}")
     rows = buf[: step * h].reshape(h, step)[:, :row_bytes]
-    order = ">" if msg.is_bigendian else "<"
+    order: Literal[">", "<"] = ">" if msg.is_bigendian else "<"
     arr = np.ascontiguousarray(rows).view(dtype.newbyteorder(order)).astype(dtype, copy=False)
     return arr.reshape(h, w) if channels == 1 else arr.reshape(h, w, channels)
 

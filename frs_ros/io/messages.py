@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 import numpy as np
+from rosbags.interfaces.typing import Typesdict
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.base import Nodetype
 from rosbags.typesys.msg import normalize_msgtype
@@ -96,7 +97,7 @@ class RosbagsTypes:
         if not own_interfaces:
             return
         root = Path(interface_dir) if interface_dir is not None else default_interface_dir()
-        types: dict = {}
+        types: Typesdict = {}
         for path in sorted((root / "msg").glob("*.msg")):
             types.update(get_types_from_msg(path.read_text(), f"frs_ros/msg/{path.stem}"))
         for path in sorted((root / "srv").glob("*.srv")):
@@ -132,8 +133,11 @@ class RosbagsTypes:
             return np.frombuffer(bytes(values), dtype=dtype)
         return np.asarray(values, dtype=dtype)
 
-    def _default(self, desc: tuple) -> Any:
-        """rclpy's default of a field: 0 / "" / False, nested defaults, empty sequences."""
+    def _default(self, desc: tuple[Nodetype, Any]) -> Any:
+        """rclpy's default of a field: 0 / "" / False, nested defaults, empty sequences.
+
+        ``desc`` is a rosbags FieldDesc, ``(kind, sub)``: the shape of ``sub`` depends on
+        ``kind``, which mypy cannot narrow the FieldDesc union on, hence ``Any``."""
         kind, sub = desc
         if kind == Nodetype.BASE:
             typ = sub[0]

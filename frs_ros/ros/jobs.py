@@ -19,7 +19,7 @@ from frs_ros.io.frames import Frame
 from frs_ros.io.images import colour_to_rgb, depth_to_metres
 from frs_ros.io.messages import MessageTypes
 from frs_ros.ros import conversions as conv
-from frs_ros.segmenter import QueryError, ReasoningSegmenter, Segmentation
+from frs_ros.segmenter import QueryError, ReasoningSegmenter, SegmentationBase
 from frs_ros.twin import FrameTwin, Twin
 from frs_ros.visualization import color_for, overlay_objects
 
@@ -122,7 +122,7 @@ class ReasonerJob:
         found = ", ".join(map(str, answer.ids)) or "none (empty target)"
         return Answer(True, f"{answer.outcome}: objects {found}", self._result_msg(answer))
 
-    def _result_msg(self, answer: Segmentation) -> Any:
+    def _result_msg(self, answer: SegmentationBase) -> Any:
         return conv.result_to_msg(
             self.types,
             query_id=answer.query_id,

@@ -180,9 +180,7 @@ class RolloutScorer:
         # prompt is reused by every rollout: one prefill per group, not G.
         results = []
         for _ in range(cfg.num_generations):
-            result = segmenter.ask(sample.query, twin=sample.twin).result
-            assert result is not None  # ask() answers with a result; only tracking updates lack one
-            results.append(result)
+            results.append(segmenter.ask(sample.query, twin=sample.twin).result)
         model.train()  # HFRuntime put it in eval mode
         rollouts = [r.transcript.rollout for r in results]
         n = len(rollouts)

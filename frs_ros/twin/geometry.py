@@ -83,7 +83,8 @@ def valid_depth(depth: np.ndarray) -> np.ndarray:
     """Pixels that carry a measurement: finite, > 0 (sensors report 0 for no return) and
     within ``validation.MAX_DEPTH_M`` (nothing ranges further; 1e38 m is garbage)."""
     with np.errstate(invalid="ignore"):
-        return np.isfinite(depth) & (depth > 0) & (depth <= validation.MAX_DEPTH_M)
+        valid = np.isfinite(depth) & (depth > 0) & (depth <= validation.MAX_DEPTH_M)
+    return np.asarray(valid, dtype=bool)
 
 
 def depth_stats(mask: np.ndarray, depth: np.ndarray, source: DepthSource) -> DepthStats | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -154,7 +154,7 @@ class TwinObject:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "object") -> TwinObject:
+    def from_dict(cls, d: Mapping[str, Any], where: str = "object") -> TwinObject:
         """From its JSON form; wrong types or values are a ValueError naming the field."""
         d = validation.mapping(d, where)
 
@@ -174,6 +174,8 @@ class TwinObject:
             if not isinstance(text, str):
                 raise ValueError(f"{where}.{key}: must be a string, got {type(text).__name__}")
         try:
+            # the ignores: numbers() checks each length and validation.rle() the RLE, but
+            # they return tuple[float, ...] and dict[str, Any], not the fields' exact types
             return cls(
                 id=validation.integer(get("id"), f"{where}.id"),
                 label=label,
@@ -185,7 +187,7 @@ class TwinObject:
                 centroid=numbers("centroid", 2),  # type: ignore[arg-type]
                 depth=_depth_from_dict(depth, f"{where}.depth") if depth is not None else None,
                 centroid_3d=numbers("centroid_3d", 3) if c3 is not None else None,  # type: ignore[arg-type]
-                level=level,  # type: ignore[arg-type]
+                level=level,
                 parent=parent,
                 attributes=dict(attributes),
             )
@@ -280,7 +282,7 @@ class FrameTwin:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "frame") -> FrameTwin:
+    def from_dict(cls, d: Mapping[str, Any], where: str = "frame") -> FrameTwin:
         """From its JSON form; wrong types or values are a ValueError naming the field."""
         d = validation.mapping(d, where)
 
@@ -356,7 +358,7 @@ class Twin:
         return {"schema": SCHEMA_VERSION, "frames": [f.to_dict() for f in self.frames]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "twin") -> Twin:
+    def from_dict(cls, d: Mapping[str, Any], where: str = "twin") -> Twin:
         """From its JSON form; wrong types or values are a ValueError naming the field,
         e.g. ``twin: frames: must be a JSON array, got dict``."""
         d = validation.mapping(d, where)

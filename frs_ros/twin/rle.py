@@ -11,7 +11,7 @@ is therefore checked against its size (``frs_ros.validation.rle``, bounded by
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -46,7 +46,7 @@ def encode(mask: np.ndarray) -> RLE:
 
 def decode(rle: RLE) -> np.ndarray:
     """Decode a COCO RLE (compressed string or uncompressed list counts) to a bool mask."""
-    return mask_utils.decode(_coded(rle)).astype(bool)
+    return np.asarray(mask_utils.decode(_coded(rle)), dtype=bool)
 
 
 def area(rle: RLE) -> int:
@@ -70,17 +70,20 @@ def merge(rles: list[RLE], size: tuple[int, int]) -> RLE:
     return {"size": [int(v) for v in merged["size"]], "counts": merged["counts"].decode()}
 
 
-def _coded(rle: RLE) -> dict:
+def _coded(rle: RLE) -> dict[str, Any]:
     """The RLE as pycocotools takes it, after the size check (``validation.rle``)."""
     checked = validation.rle(rle)
     h, w = checked["size"]
     counts = checked["counts"]
     if isinstance(counts, list | tuple):  # uncompressed RLE, as in some public datasets
-        return mask_utils.frPyObjects({"size": [h, w], "counts": list(counts)}, h, w)
+        coded: dict[str, Any] = mask_utils.frPyObjects(
+            {"size": [h, w], "counts": list(counts)}, h, w
+        )
+        return coded
     return {"size": [h, w], "counts": counts.encode() if isinstance(counts, str) else counts}
 
 
-def _same_size(coded: list[dict]) -> None:
+def _same_size(coded: list[dict[str, Any]]) -> None:
     sizes = {tuple(c["size"]) for c in coded}
     if len(sizes) > 1:
         raise ValueError(f"mask sizes differ: {sorted(sizes)}")

@@ -6,6 +6,8 @@ scene generator (``frs_ros.benchmark``) builds semantically meaningful scenes on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from frs_ros.twin.geometry import CameraIntrinsics
@@ -19,12 +21,27 @@ def shape_mask(
 ) -> np.ndarray:
     """A filled ellipse or axis-aligned rectangle, clipped to the image."""
     h, w = size
-    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = np.indices((h, w))
     cx, cy = center
     rx, ry = max(radii[0], 1.0), max(radii[1], 1.0)
     if kind == "ellipse":
         return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
-    return (np.abs(xx - cx) <= rx) & (np.abs(yy - cy) <= ry)
+    inside = (np.abs(xx - cx) <= rx) & (np.abs(yy - cy) <= ry)
+    return np.asarray(inside, dtype=bool)
+
+
+@dataclass
+class _Shape:
+    """One drifting shape of :func:`random_twin`."""
+
+    id: int
+    label: str
+    score: float
+    center: np.ndarray
+    velocity: np.ndarray
+    radii: tuple[float, float]
+    kind: str
+    depth: float
 
 
 def random_twin(
@@ -46,7 +63,7 @@ def random_twin(
     for i in range(n_objects):
         rx, ry = rng.uniform(0.02, 0.08) * w, rng.uniform(0.02, 0.08) * h
         specs.append(
-            dict(
+            _Shape(
                 id=i + 1,
                 label=LABELS[int(rng.integers(len(LABELS)))],
                 score=float(rng.uniform(0.3, 1.0)),
@@ -61,16 +78,16 @@ def random_twin(
     for t in range(n_frames):
         objects = []
         for s in specs:
-            c = s["center"] + t * s["velocity"]
-            mask = shape_mask(size, (float(c[0]), float(c[1])), s["radii"], s["kind"])
+            c = s.center + t * s.velocity
+            mask = shape_mask(size, (float(c[0]), float(c[1])), s.radii, s.kind)
             if not mask.any():
                 continue  # drifted out of view
-            depth = np.full(size, s["depth"], dtype=np.float32)
+            depth = np.full(size, s.depth, dtype=np.float32)
             objects.append(
                 TwinObject.from_mask(
-                    s["id"],
-                    s["label"],
-                    s["score"],
+                    s.id,
+                    s.label,
+                    s.score,
                     mask,
                     depth=depth,
                     depth_source="metric" if metric_depth else "relative",
