@@ -37,6 +37,7 @@ def video(tmp_path):
 TINY = ["--models", "tiny", "--reasoner", "tiny", "--max-new-tokens", "24"]
 
 
+@pytest.mark.slow
 def test_segment_image_writes_outputs(image, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["segment", str(image), "-q", "the red thing", "--out", str(out), *TINY]) == 0
@@ -53,6 +54,7 @@ def test_segment_image_writes_outputs(image, tmp_path, capsys):
     assert "answer:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
     out = tmp_path / "out"
     args = ["segment", str(video), "-q", "what moved", "--out", str(out), "--prompt", "brief"]
@@ -69,6 +71,7 @@ def test_segment_video_writes_a_mask_per_frame(video, tmp_path):
     assert [f["index"] for f in twin["frames"]] == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_twin_command_compact(image, tmp_path):
     out = tmp_path / "twin.txt"
     assert (
@@ -117,6 +120,7 @@ def test_sources_read_rgbd_rosbag2(rgbd_bag, storage):
         list(iter_frames(bag, depth_topic="/nope"))
 
 
+@pytest.mark.slow
 def test_segment_rosbag_gives_metric_depth(rgbd_bag, tmp_path):
     bag = rgbd_bag([scene(t) for t in range(2)])
     out = tmp_path / "out"

@@ -182,6 +182,7 @@ RUN = [b for b in ALL if b.lang in SHELL and b.marker == "run"]
 LONG = [b for b in ALL if b.lang in SHELL and b.marker == "long"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", RUN, ids=[b.where for b in RUN])
 def test_run_blocks_succeed(block: Block, tmp_path: Path) -> None:
     _run_block(block, tmp_path, RUN_TIMEOUT_S)
@@ -207,6 +208,7 @@ def _above(block: Block, path: Path) -> str:
     return "\n".join(lines[max(0, block.line - 4) : block.line - 1])
 
 
+@pytest.mark.slow
 def test_readme_main_job_shows_that_the_path_ran(tmp_path: Path) -> None:
     command = _readme_main_job()
     assert command.startswith(".venv/bin/frs segment") and "--max-new-tokens 64" in command

@@ -153,6 +153,7 @@ def test_tiny_random_qwen3_runs_through_the_harness(splits, tmp_path, monkeypatc
     assert "| hf:tiny | twin |" in (tmp_path / "efficiency.md").read_text()
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_resume_with_other_settings(tmp_path, capsys):
     """Killed after 3 samples (--limit), rerun with another seed: refused, naming the key;
     rerun with the same settings: resumed."""

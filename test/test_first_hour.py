@@ -75,6 +75,7 @@ def _missing_model_config(tmp_path: Path) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", ["offline", "unreachable"])
 def test_a_missing_model_fails_at_once_in_one_readable_line(tmp_path, setting) -> None:
     env = {"HF_HUB_OFFLINE": "1"} if setting == "offline" else {"HF_HUB_OFFLINE": "0"}
@@ -185,6 +186,7 @@ def test_grammar_bounds_in_a_config_are_checked() -> None:
         load_runtime({"kind": "hf", "model": "tiny", "constrained": True, "grammar": {"x": 1}})
 
 
+@pytest.mark.slow
 def test_the_tiny_reasoner_reaches_a_tool_round_in_64_tokens() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -233,6 +235,7 @@ def test_the_tiny_recipe_writes_its_own_inputs(tmp_path) -> None:
     assert json.loads((tmp_path / recipe.data.output).read_text().splitlines()[0])["query"]
 
 
+@pytest.mark.slow
 def test_missing_perception_weights_are_a_user_error(tmp_path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # an empty cache
     proc = _frs("twin", str(EXAMPLE / "image.png"), "--models", "default", env=env)

@@ -27,6 +27,8 @@ from frs_ros.reasoning.runtime.gguf_cache import (
 )
 from frs_ros.reasoning.runtime.hf import ModelNotAvailableError
 
+pytestmark = pytest.mark.slow  # module fixtures build models or export graphs
+
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:

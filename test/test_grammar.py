@@ -87,6 +87,7 @@ def _twin() -> Twin:
     return Twin([FrameTwin(index=0, stamp=0.0, width=w, height=h, objects=objs)])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampling", [None, {"temperature": 1.0, "top_p": 0.9, "seed": 1}])
 def test_random_weights_constrained_always_follow_the_protocol(sampling):
     """A random-weight model never writes the protocol by itself; constrained (greedy or

@@ -85,6 +85,7 @@ def test_off_protocol_first_turns_are_refused(text):
     assert gbnf_verdict(text, False)[1] is False
 
 
+@pytest.mark.slow
 def test_gbnf_and_regex_agree_on_every_prefix_and_mutation(turns):
     """Same verdict (prefix, whole) on each turn cut at every 5th character, and on the
     turns with one character changed: the two renderings are one grammar."""

@@ -96,6 +96,7 @@ def test_mutations_are_accepted_and_rejected_alike(tokenizer, matcher, turns) ->
     assert all(count > 20 for count in verdicts.values()), verdicts  # all three kinds seen
 
 
+@pytest.mark.slow
 def test_allowed_tokens_agree_at_every_step(tokenizer, matcher, turns) -> None:
     """The whole vocabulary, step by step along oracle turns (tokens whose bytes are not
     UTF-8 text on their own are left out: the regex only sees decoded text)."""
@@ -158,6 +159,7 @@ def test_a_rejected_token_leaves_the_state_as_it_was(tokenizer, matcher) -> None
     assert matcher.consume(tokenizer.convert_tokens_to_ids("<reason>"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_GGUF.is_file(), reason=f"{REAL_GGUF} is absent (frs models get)")
 def test_real_qwen_tokenizer_matches_oracle_turns_and_mutations(turns) -> None:
     pytest.importorskip("gguf")

@@ -54,6 +54,7 @@ def test_composition(heldout):
     assert all(s.split == "test" for s in heldout)
 
 
+@pytest.mark.slow
 def test_bench_generate_heldout_reproduces_the_frozen_file(tmp_path):
     spec = HeldoutSpec.load()
     cmd = [sys.executable, "-m", "frs_ros.cli", "bench", "generate", "--heldout"]
@@ -74,6 +75,7 @@ def _twin_key(twin) -> str:
     return hashlib.sha256(json.dumps(twin.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
+@pytest.mark.slow
 def test_disjoint_from_train_scenes(heldout):
     spec = HeldoutSpec.load()
     train = []
@@ -93,6 +95,7 @@ def test_disjoint_from_train_scenes(heldout):
     assert len({_twin_key(s.twin) for s in heldout}) == len(heldout)  # no scene twice
 
 
+@pytest.mark.slow
 def test_reworded_set_keeps_scenes_and_answers_in_new_words(heldout):
     reworded = load_reworded(heldout)
     assert 30 <= len(reworded) <= 40
@@ -111,6 +114,7 @@ def test_reworded_set_keeps_scenes_and_answers_in_new_words(heldout):
     assert len({s.id for s in reworded}) == len(reworded)
 
 
+@pytest.mark.slow
 def test_frs_eval_reworded_with_the_oracle(tmp_path):
     out = tmp_path / "rw"
     cmd = [sys.executable, "-m", "frs_ros.cli", "eval", "reworded", "--method", "oracle"]

@@ -147,6 +147,7 @@ def frs(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_hostile_server_through_frs_eval(server, tmp_path) -> None:
     """``frs eval --method openai`` as a subprocess against the scripted server: one corpus
     case per benchmark sample, every sample gets a defined outcome, the run exits 0."""
@@ -255,6 +256,7 @@ def test_bad_input_is_one_clear_line(damaged, tmp_path, query, input_kind, extra
         assert str(path) in lines[0]  # a damaged file is named
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(damaged, tmp_path) -> None:
     args = ["segment", str(damaged["image"]), "-q", "the mug", "--models", "tiny"]
     assert "Traceback" not in frs(*args, cwd=tmp_path).stderr.decode()

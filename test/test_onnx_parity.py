@@ -34,6 +34,8 @@ from frs_ros.perception.pipeline import PerceptionPipeline
 from frs_ros.perception.processing import depth_input_hw
 from frs_ros.perception.torch_cores import TorchDepthCore, TorchOwlv2Core, TorchSam2Core
 
+pytestmark = pytest.mark.slow  # module fixtures build models or export graphs
+
 FRAME_HW = (60, 80)  # camera frames of the pipeline test; the depth graph is fixed-shape
 RTOL = 1e-4
 ATOL_FRACTION = 1e-4

@@ -168,6 +168,7 @@ def _colcon() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_colcon_discovers_one_ament_cmake_package(tmp_path: Path) -> None:
     colcon = _colcon()
     out = subprocess.run(

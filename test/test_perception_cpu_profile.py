@@ -18,6 +18,8 @@ from frs_ros.perception.config import TrackingConfig
 from frs_ros.perception.models import ModelProfile, TinySizes, load_owlv2, load_sam2
 from frs_ros.perception.tracker import BoxPromptTracker
 
+pytestmark = pytest.mark.slow  # module fixtures build models or export graphs
+
 TINY = load_profile("tiny")
 
 

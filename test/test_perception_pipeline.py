@@ -78,6 +78,7 @@ def test_tiny_metric_depth_gives_3d_centroids_and_all_nan_depth_gives_none(tiny)
     assert frame.objects and all(o.depth is None for o in frame.objects)
 
 
+@pytest.mark.slow
 def test_tiny_video_ids_persist_and_indices_increase(tiny):
     twin = tiny.process_video([render(t) for t in range(4)], fps=10.0, progress=False)
     assert [f.index for f in twin] == [0, 1, 2, 3]

@@ -15,6 +15,8 @@ from frs_ros.reasoning import ReasonerConfig
 from frs_ros.reasoning.prompt import system_prompt
 from frs_ros.reasoning.runtime.hf import HFRuntime
 
+pytestmark = pytest.mark.slow  # module fixtures build models or export graphs
+
 
 class CountingPredictor(ReasonerPredictor):
     """Records the tokens each sample prefilled."""

@@ -62,6 +62,7 @@ def runtime() -> ScriptedQwen3:
         return ScriptedQwen3.tiny()
 
 
+@pytest.mark.slow
 def test_tiny_qwen3_follows_a_tool_round_to_a_known_answer(runtime):
     twin = random_twin(5, 2, size=(48, 64), seed=4)
     target = twin.latest.objects[0]

@@ -39,6 +39,7 @@ def test_missing_gguf_package_is_a_clear_error(tmp_path, monkeypatch):
         HFRuntime.from_pretrained(tmp_path / "m.gguf")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     importlib.util.find_spec("gguf") is None, reason="the gguf package is not installed"
 )

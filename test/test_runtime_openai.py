@@ -247,6 +247,7 @@ def test_request_timeout_follows_the_reasoning_bound(server):
     assert len(server.requests) == 2
 
 
+@pytest.mark.slow
 def test_frs_eval_openai_constrained_flags_and_unknown_parameters(server, tmp_path, capsys):
     """`frs eval --method openai --server llamacpp --constrained`: every request carries the
     grammar and the neutral penalties; the efficiency table says the parameters are

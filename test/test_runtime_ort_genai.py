@@ -17,6 +17,8 @@ from frs_ros.cli import main
 from frs_ros.reasoning.runtime import LLMRuntime, load_runtime
 from frs_ros.reasoning.runtime.hf import HFRuntime, tiny_qwen3
 
+pytestmark = pytest.mark.slow  # module fixtures build models or export graphs
+
 needs_ort_genai = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime_genai") is None,
     reason="onnxruntime-genai is not installed (pip install 'frs_ros[cpu-llm]')",

@@ -172,6 +172,7 @@ def test_half_segmenters_say_what_they_lack():
         ReasoningSegmenter(runtime=ScriptedRuntime([])).observe(frame())
 
 
+@pytest.mark.slow
 def test_from_config_loads_the_tiny_models_and_answers_end_to_end():
     seg = ReasoningSegmenter.from_config("tiny", "tiny", ReasonerConfig(max_new_tokens=8))
     rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
@@ -181,6 +182,7 @@ def test_from_config_loads_the_tiny_models_and_answers_end_to_end():
     assert (result.outcome, result.result.n_tokens) == ("max_tokens", 8)
 
 
+@pytest.mark.slow
 def test_the_python_api_example_runs_as_a_user_would(tmp_path):
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run(

@@ -88,6 +88,7 @@ GGUF = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.skipif(
     not GGUF.is_file(),
     reason="the student's base weights are absent: frs models get smollm2-135m-instruct-gguf "

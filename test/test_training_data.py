@@ -24,6 +24,7 @@ def pipeline():
     return PerceptionPipeline.from_profile("tiny")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_to_twins_cached_and_resumable(tmp_path, pipeline, storage) -> None:
     bag = write_bag(tmp_path / "bag", n_frames=3, storage=storage)
@@ -40,6 +41,7 @@ def test_bag_to_twins_cached_and_resumable(tmp_path, pipeline, storage) -> None:
     )
 
 
+@pytest.mark.slow
 def test_twin_cache_kill_then_other_settings_get_a_fresh_folder(tmp_path, pipeline) -> None:
     """The cache policy (frs_ros.manifest.keyed_folder): a build killed after 2 frames and
     resumed with another depth topic or stride must not reuse the first build's twins."""
@@ -122,6 +124,7 @@ def test_annotation_validator_messages() -> None:
         assert needle in text, needle
 
 
+@pytest.mark.slow
 def test_every_stage_from_the_command_line(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     write_inputs("runs/tiny/inputs")

@@ -36,6 +36,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 def test_gguf_student_trains_through_lora_and_reloads_with_its_adapter(tmp_path) -> None:
     sample = Sample.from_dict(generate_sample("train", 0, "spatial", 1, False).to_dict())
     with warnings.catch_warnings():

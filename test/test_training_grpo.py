@@ -33,6 +33,7 @@ class CountingJudge:
         return 0.5
 
 
+@pytest.mark.slow
 def test_grpo_runs_through_the_engine(tmp_path) -> None:
     twin = random_twin(1, size=(16, 16), seed=1)
     samples = [Sample.from_ids("a", twin, "the object", [1])]
@@ -63,6 +64,7 @@ def test_grpo_runs_through_the_engine(tmp_path) -> None:
         run_grpo(GRPOConfig(model="tiny", gamma=0.5, output_dir=str(tmp_path / "x")), samples)
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path) -> None:
     import dataclasses
 
@@ -84,6 +86,7 @@ def test_resume_with_other_settings_is_refused(tmp_path) -> None:
         GRPOConfig(max_new_tokens=10**9)  # recipe bounds are checked when loaded
 
 
+@pytest.mark.slow
 def test_every_reward_function_and_the_kl_are_logged_per_step(tmp_path) -> None:
     samples = [Sample.from_ids("a", random_twin(1, size=(16, 16), seed=1), "the object", [1])]
     cfg = GRPOConfig(

@@ -82,6 +82,7 @@ def test_group_stats_name_groups_without_signal() -> None:
     assert mixed["tokens"] == 6.0 and mixed["finished"] == 0.5
 
 
+@pytest.mark.slow
 def test_constrained_rollouts_stay_inside_the_protocol_grammar() -> None:
     model, tokenizer = tiny_policy()
     twin = random_twin(2, size=(16, 16), seed=1)
@@ -97,6 +98,7 @@ def test_constrained_rollouts_stay_inside_the_protocol_grammar() -> None:
     assert set(info) >= {"reward", "reward_std", "zero_adv", "tokens", "finished"}
 
 
+@pytest.mark.slow
 def test_a_group_without_signal_steps_like_a_zero_loss(tmp_path) -> None:
     # a random tiny model never finishes a rollout: every reward is -0.5, every advantage 0;
     # the forward pass is skipped, yet the weights get zero (not absent) gradients
@@ -121,6 +123,7 @@ def _perturb_lora(model: torch.nn.Module, scale: float) -> None:
                 p.add_(scale * torch.randn_like(p))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("continued", [False, True])
 def test_kl_to_the_reference_is_zero_at_start_and_positive_once_the_policy_moved(
     continued: bool,

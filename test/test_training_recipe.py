@@ -61,6 +61,7 @@ def _recipe(tmp_path: Path, edit: Edit | None = None) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD))
 def test_frs_train_refuses_a_bad_value_before_loading_models(tmp_path: Path, case: str) -> None:
     edit, named = BAD[case]

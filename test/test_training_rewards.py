@@ -159,6 +159,7 @@ def test_weights_and_the_negative_weight_are_applied() -> None:
         rewards.weighted_rewards(rollouts, ["reasoning"], [1.0], twin=[twin] * 3, gt=[gt] * 3)
 
 
+@pytest.mark.slow
 def test_neither_always_nor_never_abstaining_beats_a_right_policy() -> None:
     """Expected reward of three policies on a mixed batch of generated samples (a quarter
     negatives), with the shipped default rewards."""
@@ -191,6 +192,7 @@ def test_neither_always_nor_never_abstaining_beats_a_right_policy() -> None:
     assert expected["never_empty"] < expected["right"]
 
 
+@pytest.mark.slow
 def test_on_the_heldout_set_abstaining_no_longer_beats_guessing() -> None:
     """The reward the SmolLM2 student gamed (format + binary accuracy, negatives weighted
     1) made always answering nothing pay more than always naming the largest object; the

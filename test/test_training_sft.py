@@ -39,6 +39,7 @@ def test_training_prompt_is_the_served_prompt(style: str) -> None:
     assert chat_prompt(runtime.tokenizer, s.twin, s.query, style) == served
 
 
+@pytest.mark.slow
 def test_engine_tokens_get_zero_gradient() -> None:
     tok = load_tiny_tokenizer()
     s = _sample()
@@ -117,6 +118,7 @@ def _weights(out) -> dict[str, torch.Tensor]:
     return load_file(str(out / "final" / "adapter_model.safetensors"))
 
 
+@pytest.mark.slow
 def test_kill_and_resume_reaches_the_same_weights(tmp_path) -> None:
     samples = [_sample(i) for i in range(2)]
     full = run_sft(_cfg(tmp_path / "full"), samples)
@@ -137,6 +139,7 @@ def test_kill_and_resume_reaches_the_same_weights(tmp_path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(tmp_path) -> None:
     import dataclasses
 

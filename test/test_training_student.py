@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import os
 
-from frs_ros.samples import Sample, replay
+import pytest
+
+from frs_ros.replay import replay
+from frs_ros.samples import Sample
 from frs_ros.training.config import LoraSettings, OptimSettings, SFTConfig
 from frs_ros.training.sft import Chain, read_chains, run_sft, stratified_subset, terse_chain
 from frs_ros.twin.synthetic import random_twin
@@ -24,9 +27,15 @@ def _sample(i: int, category: str = "semantic", level: int = 1, negative: bool =
     twin = random_twin(2, size=(24, 32), seed=i)
     ids = [] if negative else [1]
     return Sample.from_ids(
-        f"s{i}", twin, "the first object", ids, chain=CHAIN, category=category, level=level,
+        f"s{i}",
+        twin,
+        "the first object",
+        ids,
+        chain=CHAIN,
+        category=category,
+        level=level,
         negative=negative,
-    )  # fmt: skip
+    )
 
 
 def test_stratified_subset_covers_every_cell_first() -> None:
@@ -61,6 +70,7 @@ def test_terse_chain_keeps_the_engine_spans_on_the_results() -> None:
     assert again.ids == result.ids and again.outcome == result.outcome
 
 
+@pytest.mark.slow
 def test_teacher_runtime_spec_writes_chains_on_a_subset_and_reports_them(tmp_path) -> None:
     samples = [_sample(0), _sample(1, "spatial", 2), _sample(2, "semantic", 1, negative=True)]
     cfg = SFTConfig(

@@ -294,6 +294,7 @@ def test_large_frames_are_processed_downscaled() -> None:
     assert big.shape == (3000, 1000) and big[:1500].all() and not big[1500:].any()
 
 
+@pytest.mark.slow
 def test_pipeline_keeps_the_frame_size_when_it_downscales() -> None:
     from frs_ros.perception import PerceptionPipeline
 
@@ -335,6 +336,7 @@ def test_shipped_perception_configs_load() -> None:
     assert load_perception_config("perception_cpu.yaml").work_side == 2048
 
 
+@pytest.mark.slow
 def test_perception_yaml_through_frs(scene, tmp_path: Path) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("detection:\n  score_threshold: 2\n")
@@ -421,6 +423,7 @@ def test_twin_of_another_size_than_the_input(scene, tmp_path: Path) -> None:
     one_line_error(run, f"is for {W}x{H} frames", f"{W}x{H + 1}")
 
 
+@pytest.mark.slow
 def test_two_identical_runs_write_identical_masks(scene, tmp_path: Path) -> None:
     outs = []
     for k in range(2):
@@ -470,6 +473,7 @@ def test_bad_benchmark_sample(tmp_path: Path, mutate, message: str) -> None:
     assert message in str(err.value)
 
 
+@pytest.mark.slow
 def test_bad_benchmark_sample_through_frs_eval(tmp_path: Path) -> None:
     """Once ``frs eval`` ran 40 minutes on such a sample (pycocotools' merge looping)."""
     path = _sample_line(tmp_path, lambda s: s.update(gt={"0": {"size": [H, W], "counts": "0"}}))
