@@ -306,7 +306,7 @@ def frozen_prompt_agreement(
 ) -> dict[str, float]:
     """How close the frozen-prompt gradient is to the exact one: cosine and norm ratio of the
     two gradients of the SFT loss on ``sample``'s oracle chain, at ``adapter``'s weights."""
-    from frs_ros.samples import replay
+    from frs_ros.replay import replay
     from frs_ros.training.masking import collate, weighted_nll
     from frs_ros.training.model import load_policy
     from frs_ros.training.sft import chat_prompt

@@ -192,13 +192,3 @@ def write_jsonl(path: str | os.PathLike[str], samples: Iterable[Sample]) -> Path
             fh.write(json.dumps(s.to_dict(), separators=(",", ":")) + "\n")
     tmp.replace(path)
     return path
-
-
-def __getattr__(name: str) -> Any:
-    """``replay`` is ``frs_ros.replay.replay``; imported from here it loads only on use,
-    so reading samples never loads the segmenter."""
-    if name == "replay":
-        from frs_ros.replay import replay
-
-        return replay
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,8 @@ import torch
 
 from frs_ros.benchmark.generator import generate_sample
 from frs_ros.reasoning.model_sources import find_source
-from frs_ros.samples import Sample, replay
+from frs_ros.replay import replay
+from frs_ros.samples import Sample
 from frs_ros.training.config import LoraSettings
 from frs_ros.training.masking import collate, encode_rollout, weighted_nll
 from frs_ros.training.model import load_policy, load_runtime_for, save_policy

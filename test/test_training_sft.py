@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
-from frs_ros.samples import Sample, replay
+from frs_ros.replay import replay
+from frs_ros.samples import Sample
 from frs_ros.training.config import LoraSettings, OptimSettings, SFTConfig
 from frs_ros.training.masking import IGNORE, collate, encode_rollout, weighted_nll
 from frs_ros.training.model import load_policy

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import ReasoningResult
 from frs_ros.reasoning.prompt import system_prompt, user_prompt
-from frs_ros.samples import Sample, read_jsonl, replay
+from frs_ros.replay import replay
+from frs_ros.samples import Sample, read_jsonl
 from frs_ros.segmenter import ReasoningSegmenter
 from frs_ros.training.config import SFTConfig, stage_settings
 from frs_ros.training.loop import Trainer, TrainResult, plot_metrics
