@@ -1,4 +1,4 @@
-"""The reasoner on a CPU robot: every runtime side by side in one run (issue 15, docs/cpu.md).
+"""The reasoner on a CPU robot: every runtime side by side in one run (docs/cpu.md).
 
 Qwen3-0.6B architecture with random weights (random weights cost the same compute as
 trained ones), 2 threads, the tiny tokenizer (the real Qwen3 tokenizer cannot be
@@ -17,10 +17,10 @@ Columns:
   (what generating it costs), every engine ``<results>`` block prefilled; tool execution
   itself is not timed.
 
-A second table (issue 15 item 4) counts tokens per query for the full and brief system
+A second table counts tokens per query for the full and brief system
 prompts on the benchmark's oracle chains, and checks that the oracle's accuracy stays 1.0.
 
-Perception rows (issue 15 items 3 and 5): the twin pipeline with tracking, frames/s for the
+Perception rows: the twin pipeline with tracking, frames/s for the
 ``default`` and ``cpu`` model profiles (their input sizes and perception configs), torch
 and onnxruntime, SAM 2.1 hiera-tiny / OWLv2 base-16 / Depth-Anything-V2-Small with random
 weights built at the profile's sizes, 2 threads, each in a fresh subprocess. A clip of

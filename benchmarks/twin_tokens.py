@@ -1,4 +1,4 @@
-"""Compact vs verbose prompt form of a twin: characters and tokens (issue: foundation).
+"""Compact vs verbose prompt form of a twin: characters and tokens.
 
 Two tokenizers count tokens: the tiny profile's BPE (trained mostly on compact twins and
 protocol text, so it favours the compact form) and a *neutral* byte-level BPE trained here

@@ -1,4 +1,4 @@
-"""A hostile-output corpus (issue 13) through the engine, the rewards and the real ``frs``
+"""A hostile-output corpus through the engine, the rewards and the real ``frs``
 command line; and damaged or hostile command-line input. Every case must end in a defined
 outcome (or exit code 2 with one clear line), never an exception or a traceback."""
 

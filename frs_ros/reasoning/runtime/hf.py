@@ -84,7 +84,7 @@ def auto_dtype(checkpoint: torch.dtype, device: torch.device) -> torch.dtype:
     """The dtype ``dtype: auto`` runs: the checkpoint's, unless that is slow on this CPU.
 
     Half precision on a CPU without native support is emulated (bf16 prefill measured at
-    ~1/5 of float32's speed on an AVX2 machine, issue 15), so it becomes float32.
+    ~1/5 of float32's speed on an AVX2 machine), so it becomes float32.
     """
     if device.type != "cpu" or checkpoint not in (torch.bfloat16, torch.float16):
         return checkpoint
