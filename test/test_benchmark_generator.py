@@ -191,8 +191,8 @@ def test_benchmark_files_are_training_files_and_their_chains_replay_to_the_truth
 
 
 def test_files_of_the_older_benchmark_layout_still_read(tmp_path, split):
-    """Before the sample types were merged, benchmark lines held ``gt_masks`` (one RLE per
-    frame, empty ones included) and the chain as ``oracle``."""
+    """The older line layout: ``gt_masks`` (one RLE per frame, empty ones included) and the
+    chain as ``oracle``."""
     old = []
     for s in split:
         d = s.to_dict()

@@ -85,10 +85,10 @@ def test_no_import_cycle_at_import_time() -> None:
 
 
 def test_no_cycle_even_through_function_level_imports() -> None:
-    # Once there were three, each closed by an import inside a function: onnx.runtime <->
-    # tensorrt (their shared profiles now live below both, in onnx.profiles), ort_genai <->
-    # export_cpu (conversion moved into export_cpu) and reasoning.few_shot -> the benchmark
-    # generator -> reasoning (the examples now ship as an asset the generator writes).
+    # The easy cycles to reintroduce: onnx.runtime <-> tensorrt (their shared profiles live
+    # below both, in onnx.profiles), ort_genai <-> export_cpu (conversion lives in
+    # export_cpu) and reasoning.few_shot -> the benchmark generator -> reasoning (the
+    # examples ship as an asset the generator writes).
     assert cycles(_graph(lazy=True)) == []
     assert "frs_ros.perception.tensorrt" not in imported(
         "frs_ros.perception.onnx.runtime", lazy=True
