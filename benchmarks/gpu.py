@@ -67,7 +67,8 @@ def perception_row(dtype: str, frames: int, redetect_every: int) -> dict[str, An
 
 def reasoner_row(dtype: str, tokens: int, repeats: int) -> dict[str, Any]:
     import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+    from reasoning import qwen3_06b_config
+    from transformers import AutoTokenizer, Qwen3ForCausalLM
 
     from frs_ros.benchmark import generate_split
     from frs_ros.reasoning import Reasoner, ReasonerConfig
@@ -78,18 +79,8 @@ def reasoner_row(dtype: str, tokens: int, repeats: int) -> dict[str, Any]:
     torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(TINY_TOKENIZER_DIR))
-    config = Qwen3Config(  # Qwen/Qwen3-0.6B's config.json, with Qwen3's 151,936-token vocabulary
-        vocab_size=151936,
-        hidden_size=1024,
-        intermediate_size=3072,
-        num_hidden_layers=28,
-        num_attention_heads=16,
-        num_key_value_heads=8,
-        head_dim=128,
-        max_position_embeddings=40960,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    config = qwen3_06b_config()  # Qwen/Qwen3-0.6B's shapes and 151,936-token vocabulary
+    config.eos_token_id = tokenizer.eos_token_id
     model = Qwen3ForCausalLM(config).to("cuda", getattr(torch, dtype))
     runtime = HFRuntime(model, tokenizer)
     reasoner = Reasoner(runtime, ReasonerConfig(max_new_tokens=tokens, max_rounds=1))

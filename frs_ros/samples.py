@@ -167,17 +167,22 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sample file {path} does not exist (frs bench generate?)")
-    out = []
     with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(Sample.from_dict(json.loads(line), f"{path}:{n}"))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{n}: not valid JSON ({err.msg})") from err
-            except (KeyError, TypeError) as err:
-                raise ValueError(f"{path}:{n}: not a sample: {err}") from err
+        return parse_lines(fh, str(path))
+
+
+def parse_lines(lines: Iterable[str], where: str) -> list[Sample]:
+    """Samples of JSONL ``lines``; a bad line is a ValueError naming ``where:line``."""
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(Sample.from_dict(json.loads(line), f"{where}:{n}"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}:{n}: not valid JSON ({err.msg})") from err
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{where}:{n}: not a sample: {err}") from err
     return out
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from frs_ros.benchmark.generator import GENERATOR_VERSION, generate_split
-from frs_ros.samples import Sample, write_jsonl
+from frs_ros.samples import Sample, parse_lines, write_jsonl
 
 DATA_DIR = Path(__file__).parent / "data"
 HELDOUT_SPEC = DATA_DIR / "heldout.json"
@@ -85,21 +85,6 @@ def heldout_text(path: str | os.PathLike[str] = HELDOUT_FILE) -> str:
         return fh.read()
 
 
-def parse_samples(text: str, where: str) -> list[Sample]:
-    """Samples of JSONL ``text``; a bad line is a ValueError naming ``where:line``."""
-    out = []
-    for n, line in enumerate(io.StringIO(text), 1):
-        if not line.strip():
-            continue
-        try:
-            out.append(Sample.from_dict(json.loads(line), f"{where}:{n}"))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{where}:{n}: not valid JSON ({err.msg})") from err
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{where}:{n}: not a sample: {err}") from err
-    return out
-
-
 def load_heldout() -> list[Sample]:
     """The committed held-out samples, after checking their hash against the spec."""
     spec = HeldoutSpec.load()
@@ -110,7 +95,7 @@ def load_heldout() -> list[Sample]:
             f"{HELDOUT_FILE} has sha256 {digest}, {HELDOUT_SPEC} freezes {spec.sha256}: "
             "the held-out set was modified"
         )
-    return parse_samples(text, str(HELDOUT_FILE))
+    return parse_lines(io.StringIO(text), str(HELDOUT_FILE))
 
 
 def load_reworded(heldout: list[Sample] | None = None) -> list[Sample]:
