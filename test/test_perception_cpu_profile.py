@@ -272,6 +272,7 @@ def test_onnx_dir_with_graphs_of_other_sizes_is_refused(onnx_dir) -> None:
         PerceptionPipeline.from_profile(profile)
 
 
+@pytest.mark.ros
 def test_ros_perception_node_uses_the_profiles_perception_config(tmp_path) -> None:
     pytest.importorskip("rclpy")
     from frs_ros.ros.perception_node import load_pipeline
