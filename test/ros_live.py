@@ -85,7 +85,37 @@ def scene(t: int = 0) -> np.ndarray:
     return rgb
 
 
-class LiveGraph:
+class Process:
+    """A process with its output in a file (a pipe left unread could block it)."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: nothing outlives a failed test
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def interrupt(self) -> int:
+        """SIGINT, as Ctrl-C; killed (and failed) if still running after WAIT_S."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=WAIT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class LiveGraph(Process):
     """``frs ros up`` with the given launch arguments, in its own DDS domain."""
 
     def __init__(self, domain: int, arguments: dict[str, str], tmp: Path) -> None:
@@ -97,33 +127,18 @@ class LiveGraph:
             "PYTHONUNBUFFERED": "1",
         }
         args = [f"{k}:={v}" for k, v in arguments.items()]
-        self.log_path = tmp / f"graph_{domain}.log"
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "frs_ros.cli", "ros", "up", *args],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: nothing outlives a failed test
-        )
+        command = [sys.executable, "-m", "frs_ros.cli", "ros", "up", *args]
+        super().__init__(command, self.env, tmp / f"graph_{domain}.log")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.output()
 
     def running(self) -> bool:
         return self.proc.poll() is None
 
     def stop(self) -> int:
         """SIGINT, as Ctrl-C; a graph still running after WAIT_S is killed, nodes included."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=WAIT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+        return self.interrupt()
 
 
 class Client:

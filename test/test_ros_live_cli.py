@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_live import ROOT, WAIT_S, Client, require_live_ros, wait_until
+from ros_live import ROOT, WAIT_S, Client, Process, require_live_ros, wait_until
 
 require_live_ros()
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -37,32 +36,6 @@ def perception_yaml(tmp: Path) -> Path:
     path = tmp / "perception_all.yaml"
     path.write_text(text)
     return path
-
-
-class Process:
-    """A process with its output in a file (a pipe left unread could block it)."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def interrupt(self) -> int:
-        """SIGINT, as Ctrl-C; killed (and failed) if still running after WAIT_S."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=WAIT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")
