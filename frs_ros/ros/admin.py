@@ -182,50 +182,64 @@ class TopicRate:
 def topic_rates(node: Node, namespace: str = "", window_s: float = 2.0) -> list[TopicRate]:
     """Every topic under ``namespace`` (all when empty) with the messages received in
     ``window_s`` seconds. Best-effort subscriptions match reliable and best-effort
-    publishers alike; messages are counted undeserialised."""
+    publishers alike; messages are counted undeserialised. Discovery goes on during the
+    window (a busy machine learns a participant's endpoints over seconds): a topic first
+    seen then is listed, its rate counted from when it was seen."""
     if not window_s > 0:
         raise ValueError(f"the measuring window must be > 0 s, got {window_s}")
     discover(node)
     prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
-    topics = [
-        (name, types)
-        for name, types in node.get_topic_names_and_types()
-        if not prefix or name == prefix or name.startswith(prefix + "/")
-    ]
-    counts = {name: 0 for name, _ in topics}
+    types_of: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
     lock = threading.Lock()
     qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
     provider = RclpyTypes()
-    subs = []
-    for name, types in topics:
-        try:
-            msg_type = provider.get(types[0])
-        except (ImportError, AttributeError, ValueError):  # a type this venv does not have
-            continue
+    subs: list[Any] = []
 
-        def count(_: Any, topic: str = name) -> None:
+    def subscribe_new() -> None:
+        for name, types in node.get_topic_names_and_types():
+            if name in types_of or (prefix and name != prefix and not name.startswith(prefix + "/")):
+                continue
+            types_of[name] = list(types)
             with lock:
-                counts[topic] += 1
+                counts[name] = 0
+            try:
+                msg_type = provider.get(types[0])
+            except (ImportError, AttributeError, ValueError):  # a type this venv does not have
+                continue
 
-        subs.append(node.create_subscription(msg_type, name, count, qos, raw=True))
+            def count(_: Any, topic: str = name) -> None:
+                with lock:
+                    counts[topic] += 1
+
+            subs.append(node.create_subscription(msg_type, name, count, qos, raw=True))
+
+    def spin_until(end: float) -> None:
+        next_look = time.monotonic()
+        while time.monotonic() < end:
+            if time.monotonic() >= next_look:
+                subscribe_new()
+                next_look = time.monotonic() + 0.5
+            executor.spin_once(timeout_sec=max(0.0, min(0.1, end - time.monotonic())))
+
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
+        subscribe_new()
+
         # the window opens once every subscription has matched its publishers (or after 5 s)
         def matched(sub: Any) -> bool:
             return sub.get_publisher_count() >= node.count_publishers(sub.topic_name)
 
         end = time.monotonic() + 5.0
         while time.monotonic() < end and not all(matched(sub) for sub in subs):
-            executor.spin_once(timeout_sec=0.1)
+            spin_until(min(end, time.monotonic() + 0.1))
         with lock:
             for topic in counts:
                 counts[topic] = 0
-        end = time.monotonic() + window_s
-        while time.monotonic() < end:
-            executor.spin_once(timeout_sec=max(0.0, min(0.1, end - time.monotonic())))
+        spin_until(time.monotonic() + window_s)
     finally:
         executor.remove_node(node)
         for sub in subs:
             node.destroy_subscription(sub)
-    return [TopicRate(name, list(types), counts[name], window_s) for name, types in topics]
+    return [TopicRate(name, types_of[name], counts[name], window_s) for name in sorted(types_of)]
