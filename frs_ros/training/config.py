@@ -227,8 +227,8 @@ class SFTConfig:
     max_rounds: int = _REASONER.max_rounds
     timeout_s: float = _REASONER.timeout_s  # per teacher chain
     prompt: str = _REASONER.prompt  # the student's system prompt (serve it with the same)
-    # terse: each kept chain's <reason> cut at its first . ; : ! or ? (the plan names the
-    # tools and labels), so the student writes and learns fewer tokens
+    # terse: each kept chain's <reason> cut to its first sentence (rationale kept, procedure
+    # dropped: the plan names the tools and labels), so the student writes fewer tokens
     reason_style: str = "full"
     max_length: AtLeast1 = 4096  # longer sequences are dropped (and counted)
     # DTwinSeger eq. (10): weight of <plan> (tool-call) tokens

@@ -113,13 +113,15 @@ def stratified_subset(samples: Sequence[Sample], n: int) -> list[Sample]:
     return out
 
 
-_SENTENCE_END = re.compile(r"[.;:!?](?=\s|$)")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
 def terse_reason(reason: str, max_words: int = 24) -> str:
-    """``reason`` up to its first ``.``, ``;``, ``:``, ``!`` or ``?``, at most ``max_words``
-    words, ending with a full stop: the plan that follows names the tools and labels. On
-    the generator's semantic chains this also drops the rationale after a colon."""
+    """``reason``'s first sentence (up to ``.``, ``!`` or ``?``), at most ``max_words`` words,
+    ending with a full stop: the plan that follows names the tools and labels. A colon or
+    semicolon does not end it, so the generator's semantic rationale stays ("what is unsafe
+    for a toddler: sharp or hot things are dangerous for a child"): that sentence is the
+    reasoning the student should learn, the procedural sentences after it are not."""
     text = " ".join(reason.split())
     m = _SENTENCE_END.search(text)
     first = text[: m.start()] if m else text
