@@ -502,3 +502,26 @@ def test_bad_benchmark_sample_through_frs_eval(tmp_path: Path) -> None:
         timeout=120,
     )
     one_line_error(run, f"{path}:1", "twin: must be a mapping")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "message"),
+    [
+        (["ros", "play", "x.png", "--max-frames", "0"], "--max-frames", "at least 1"),
+        (["ros", "play", "x.png", "--rate", "-2"], "--rate", "> 0"),
+        (["ros", "topics", "--window", "nan"], "--window", "> 0"),
+        (["ros", "ask", "the mug", "--wait", "0"], "--wait", "> 0"),
+        (["eval", "heldout", "--limit", "0"], "--limit", "at least 1"),
+        (["eval", "heldout", "--bootstrap", "-1"], "--bootstrap", "at least 0"),
+        (["bench", "generate", "--negative-fraction", "1.5"], "--negative-fraction", "0 and 1"),
+        (["bench", "generate", "--n-per-cell", "0"], "--n-per-cell", "at least 1"),
+    ],
+)
+def test_every_command_refuses_bad_numbers_before_work(argv, flag, message, capsys) -> None:
+    from frs_ros.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}" in err and message in err, err

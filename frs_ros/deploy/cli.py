@@ -22,6 +22,7 @@ from typing import Any
 from frs_ros.deploy import graph as graph_mod
 from frs_ros.deploy import workspace
 from frs_ros.terminal import escape_terminal
+from frs_ros.validation import positive_float, positive_int
 
 
 def interruptible(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -168,11 +169,14 @@ def add_ros_parser(sub: Any) -> None:
     play = ros_sub.add_parser("play", help="publish an image, folder, video or bag as a camera")
     play.add_argument("input", help="image, folder of images, .gif, video file or rosbag2")
     play.add_argument("--namespace", default="frs")
-    play.add_argument("--rate", type=float, default=5.0, help="frames per second")
+    play.add_argument("--rate", type=positive_float, default=5.0, help="frames per second")
     play.add_argument("--loop", action="store_true", help="start over at the end (Ctrl-C stops)")
-    play.add_argument("--max-frames", type=int, default=None)
+    play.add_argument("--max-frames", type=positive_int, default=None)
     play.add_argument(
-        "--hfov", type=float, default=60.0, help="field of view (deg) of inputs without intrinsics"
+        "--hfov",
+        type=positive_float,
+        default=60.0,
+        help="field of view (deg) of inputs without intrinsics",
     )
     play.set_defaults(func=cmd_play)
 
@@ -181,7 +185,9 @@ def add_ros_parser(sub: Any) -> None:
     ask.add_argument("--namespace", default="frs")
     ask.add_argument("--follow-up", action="store_true", help="refers to the previous answer")
     ask.add_argument("--track", action="store_true", help="follow the answer on new frames")
-    ask.add_argument("--wait", type=float, default=120.0, help="seconds to wait for the answer")
+    ask.add_argument(
+        "--wait", type=positive_float, default=120.0, help="seconds to wait for the answer"
+    )
     ask.set_defaults(func=cmd_ask)
 
     param = ros_sub.add_parser("param", help="get or set a node parameter (ros2 param get|set)")
@@ -189,7 +195,9 @@ def add_ros_parser(sub: Any) -> None:
     param.add_argument("node", help="node name, e.g. /frs/frs_pipeline")
     param.add_argument("name", help="parameter name")
     param.add_argument("value", nargs="?", help="set: the value (YAML typed: 2, 0.5, true, text)")
-    param.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the node")
+    param.add_argument(
+        "--wait", type=positive_float, default=10.0, help="seconds to wait for the node"
+    )
     param.set_defaults(func=cmd_param)
 
     lifecycle = ros_sub.add_parser(
@@ -201,11 +209,16 @@ def add_ros_parser(sub: Any) -> None:
         "transition", nargs="?", help="set: configure, activate, deactivate, cleanup, shutdown"
     )
     lifecycle.add_argument(
-        "--wait", type=float, default=120.0, help="seconds to wait (configure loads the models)"
+        "--wait",
+        type=positive_float,
+        default=120.0,
+        help="seconds to wait (configure loads the models)",
     )
     lifecycle.set_defaults(func=cmd_lifecycle)
 
     topics = ros_sub.add_parser("topics", help="list topics with their rates (ros2 topic list/hz)")
     topics.add_argument("--namespace", default="", help="only topics under it (default: all)")
-    topics.add_argument("--window", type=float, default=2.0, help="seconds to count messages")
+    topics.add_argument(
+        "--window", type=positive_float, default=2.0, help="seconds to count messages"
+    )
     topics.set_defaults(func=cmd_topics)

@@ -30,6 +30,7 @@ from frs_ros.manifest import ensure_manifest, file_digest, local_digest, setting
 from frs_ros.reasoning.few_shot import FEW_SHOT_SPLIT
 from frs_ros.reasoning.options import add_reasoner_arguments, reasoner_config
 from frs_ros.samples import Sample, read_jsonl
+from frs_ros.validation import fraction, non_negative_int, positive_int
 
 METHODS: tuple[str, ...] = ("oracle", "random", "largest", "hf", "openai", "config")
 LLM_METHODS: tuple[str, ...] = ("hf", "openai", "config")
@@ -80,10 +81,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="output folder (default: out/eval/<method>[-<model>]-<mode>-<settings digest>); "
         "resuming one made with other settings is refused",
     )
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most N samples")
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate at most N samples")
     p.add_argument(
         "--bootstrap",
-        type=int,
+        type=non_negative_int,
         default=1000,
         help="resamples of the 95 %% confidence intervals (seeded; 0: none)",
     )
@@ -99,17 +100,19 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     bench_sub = p.add_subparsers(dest="bench_command", required=True)
     g = bench_sub.add_parser("generate", help="generate train/validation/test JSONL splits")
     g.add_argument("--out", default="data/bench", help="output folder")
-    g.add_argument("--n-per-cell", type=int, default=20, help="samples per category x level")
+    g.add_argument(
+        "--n-per-cell", type=positive_int, default=20, help="samples per category x level"
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
-    g.add_argument("--negative-fraction", type=float, default=0.2)
+    g.add_argument("--negative-fraction", type=fraction, default=0.2)
     g.add_argument(
         "--video-fraction",
-        type=float,
+        type=fraction,
         default=0.25,
         help="share of semantic/spatial samples on video (temporal: always)",
     )
-    g.add_argument("--frames", type=int, default=6, help="frames per video scene")
+    g.add_argument("--frames", type=positive_int, default=6, help="frames per video scene")
     g.add_argument("--size", default="240x320", help="image size HxW")
     g.add_argument(
         "--heldout",

@@ -198,7 +198,8 @@ def topic_rates(node: Node, namespace: str = "", window_s: float = 2.0) -> list[
 
     def subscribe_new() -> None:
         for name, types in node.get_topic_names_and_types():
-            if name in types_of or (prefix and name != prefix and not name.startswith(prefix + "/")):
+            outside = prefix and name != prefix and not name.startswith(prefix + "/")
+            if name in types_of or outside:
                 continue
             types_of[name] = list(types)
             with lock:
