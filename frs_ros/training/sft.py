@@ -20,6 +20,7 @@ from tqdm import tqdm
 from frs_ros.manifest import ensure_manifest
 from frs_ros.reasoning import ReasoningResult
 from frs_ros.reasoning.prompt import system_prompt, user_prompt
+from frs_ros.reasoning.runtime.base import templated_prompt
 from frs_ros.replay import replay
 from frs_ros.samples import Sample, read_jsonl
 from frs_ros.segmenter import ReasoningSegmenter
@@ -60,13 +61,7 @@ class Chain:
 
 def chat_prompt(tokenizer: Any, twin: Any, query: str, style: str = "full") -> str:
     """The prompt exactly as ``HFRuntime.format_prompt`` builds it (thinking off)."""
-    messages = [
-        {"role": "system", "content": system_prompt(style=style)},
-        {"role": "user", "content": user_prompt(twin, query)},
-    ]
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=True, enable_thinking=False
-    )
+    return templated_prompt(tokenizer, system_prompt(style=style), user_prompt(twin, query))
 
 
 def teacher_chains(samples: Sequence[Sample], teacher: ReasoningSegmenter) -> list[Chain]:

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["stop", "length", "deadline"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length", "deadline")
@@ -85,6 +85,18 @@ class LLMRuntime(Protocol):
     ) -> Completion:
         """Continue ``text``; return only the new text (with the stop string if hit)."""
         ...
+
+
+def templated_prompt(tokenizer: Any, system: str, user: str, *, thinking: bool = False) -> str:
+    """One system and one user message through ``tokenizer``'s chat template, ending where
+    the assistant's reply starts: the one place a runtime, the SFT stage and a server client
+    format a prompt, so the text trained on is the text served."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    # the tokenizer is duck-typed (Any); with tokenize=False the template renders a str
+    prompt: str = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, enable_thinking=thinking
+    )
+    return prompt
 
 
 def chatml_prompt(system: str, user: str, *, thinking: bool = False) -> str:

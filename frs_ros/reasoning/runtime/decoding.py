@@ -27,6 +27,7 @@ from frs_ros.reasoning.runtime.base import (
     Sampling,
     cut_at_stop,
     deadline_passed,
+    templated_prompt,
     validate_request,
 )
 
@@ -129,12 +130,7 @@ class CachedTokenRuntime:
     # ------------------------------------------------------------------ LLMRuntime
 
     def format_prompt(self, system: str, user: str) -> str:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        # the tokenizer is duck-typed (Any); with tokenize=False the template renders a str
-        prompt: str = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
-        )
-        return prompt
+        return templated_prompt(self.tokenizer, system, user, thinking=self.thinking)
 
     def count_tokens(self, text: str) -> int:
         return len(self.encode(text))

@@ -48,6 +48,7 @@ from frs_ros.reasoning.runtime.base import (
     chatml_prompt,
     cut_at_stop,
     simple_tokenize,
+    templated_prompt,
     unclosed_stop,
     validate_request,
 )
@@ -196,12 +197,7 @@ class OpenAIRuntime:
     def format_prompt(self, system: str, user: str) -> str:
         if self.tokenizer is None:
             return chatml_prompt(system, user, thinking=self.thinking)
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        # the tokenizer is duck-typed (Any); with tokenize=False the template renders a str
-        prompt: str = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=self.thinking
-        )
-        return prompt
+        return templated_prompt(self.tokenizer, system, user, thinking=self.thinking)
 
     def count_tokens(self, text: str) -> int:
         """Tokenizer count when a tokenizer was given, else a word/punctuation estimate."""
