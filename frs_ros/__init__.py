@@ -6,6 +6,7 @@ The core (``frs_ros.twin``, ``frs_ros.metrics``, ``frs_ros.perception``,
 
 import os
 import pkgutil
+import warnings
 from importlib import metadata
 
 # One version string: pyproject.toml's (package.xml is checked against it by a test). Both
@@ -25,3 +26,10 @@ __path__ = pkgutil.extend_path(__path__, __name__)
 _source = os.path.dirname(os.path.realpath(__file__))
 if _source not in __path__:
     __path__.insert(0, _source)
+
+# peft (0.21) reads transformers' deprecated ``is_gradient_checkpointing`` on every adapter
+# it wraps or loads, and transformers warns each time: nothing a user of this package can
+# act on, so that one message is silenced (every other warning stays).
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
