@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import functools
 import math
+import types
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -251,15 +252,16 @@ def positive_float(text: str) -> float:
 T = TypeVar("T")
 
 
-def config(cls: type[T], data: Any, where: str) -> T:
+def config(cls: type[T], data: Any, where: str, *, section: str = "") -> T:
     """An instance of the dataclass ``cls`` from a YAML/JSON mapping.
 
     Each field's value is checked by pydantic against the field's annotation, strictly (an
     int is accepted for a float, a list for a tuple, nothing else is converted), with the
     ranges given as ``Annotated[..., annotated_types.Ge(...)]``; a dataclass-typed field
-    takes a nested mapping; keys that are no field are refused. The first error is raised
-    as one line naming ``where`` and the field; absent fields keep their defaults."""
-    return _config(cls, {} if data is None else data, where, "")
+    takes a nested mapping (``D | None``: or null); keys that are no field are refused. The
+    first error is raised as one line naming ``where`` and the field (after ``section``, the
+    key the data has in its file, e.g. ``runtime``); absent fields keep their defaults."""
+    return _config(cls, {} if data is None else data, where, f"{section}." if section else "")
 
 
 def _config(cls: type[T], data: Any, where: str, prefix: str) -> T:
@@ -274,15 +276,32 @@ def _config(cls: type[T], data: Any, where: str, prefix: str) -> T:
         raise _fail(where, f"unknown key(s) {unknown} in {prefix.rstrip('.') or 'the top level'}")
     kwargs = {}
     for key, value in data.items():
-        hint = hints[key]
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            kwargs[key] = _config(hint, {} if value is None else value, where, f"{prefix}{key}.")
+        nested, optional = _nested(hints[key])
+        if nested is None:
+            kwargs[key] = _check_value(hints[key], value, where, f"{prefix}{key}")
+        elif value is None and optional:
+            kwargs[key] = None
         else:
-            kwargs[key] = _check_value(hint, value, where, f"{prefix}{key}")
+            kwargs[key] = _config(nested, {} if value is None else value, where, f"{prefix}{key}.")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:  # the dataclass's own __post_init__ checks
-        raise _fail(where, f"{prefix.rstrip('.') or 'config'}: {exc}") from None
+        raise _fail(where, f"{prefix.rstrip('.')}: {exc}" if prefix else str(exc)) from None
+
+
+def _nested(hint: Any) -> tuple[type | None, bool]:
+    """The dataclass a field of type ``D`` or ``D | None`` holds (else None), and whether
+    the field takes null."""
+    import typing
+
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return hint, False
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) else ()
+    if len(args) == 2 and type(None) in args:
+        (arm,) = (a for a in args if a is not type(None))
+        if isinstance(arm, type) and dataclasses.is_dataclass(arm):
+            return arm, True
+    return None, False
 
 
 def _check_value(hint: Any, value: Any, where: str, name: str) -> Any:

@@ -71,7 +71,14 @@ def test_a_bad_profile_file_is_named_in_the_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"model profile {path}: sam2_image_size"):
         load_profile(path)
     path.write_text(yaml.safe_dump({"tiny_sizes": {"sam2_size": 64}}))
-    with pytest.raises(ValueError, match=r"unknown tiny_sizes keys \['sam2_size'\]"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['sam2_size'\] in tiny_sizes"):
+        load_profile(path)
+    # types are checked too, naming the key (a number where a hub id belongs, a string flag)
+    path.write_text(yaml.safe_dump({"sam2": 5}))
+    with pytest.raises(ValueError, match=f"model profile {path}: sam2"):
+        load_profile(path)
+    path.write_text(yaml.safe_dump({"tiny": "yes"}))
+    with pytest.raises(ValueError, match=f"model profile {path}: tiny"):
         load_profile(path)
 
 
@@ -275,7 +282,7 @@ def test_onnx_dir_with_graphs_of_other_sizes_is_refused(onnx_dir) -> None:
 @pytest.mark.ros
 def test_ros_perception_node_uses_the_profiles_perception_config(tmp_path) -> None:
     pytest.importorskip("rclpy")
-    from frs_ros.ros.perception_node import load_pipeline
+    from frs_ros.ros.node_base import node_pipeline
 
     profile = tmp_path / "robot.yaml"
     profile.write_text(yaml.safe_dump({"tiny": True, "perception": "perception_cpu.yaml"}))
@@ -288,5 +295,5 @@ def test_ros_perception_node_uses_the_profiles_perception_config(tmp_path) -> No
             return self.params[name]
 
     cpu_config = load_perception_config("perception_cpu.yaml")
-    assert load_pipeline(Node(perception_config="")).config == cpu_config
-    assert load_pipeline(Node(perception_config="perception.yaml")).config != cpu_config
+    assert node_pipeline(Node(perception_config="")).config == cpu_config
+    assert node_pipeline(Node(perception_config="perception.yaml")).config != cpu_config

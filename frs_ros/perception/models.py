@@ -14,10 +14,11 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from frs_ros import validation
 from frs_ros.hub import hub_unavailable, missing_model_reason
 from frs_ros.paths import config_path
 from frs_ros.yaml_safe import load_yaml_mapping
@@ -111,22 +112,6 @@ class ModelProfile:
 
         return getattr(torch, self.dtype)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelProfile:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(
-                f"unknown model profile keys {sorted(unknown)} (known: {sorted(known)})"
-            )
-        d = dict(d)
-        if "tiny_sizes" in d:
-            sizes = d["tiny_sizes"] or {}
-            if bad := set(sizes) - {f.name for f in fields(TinySizes)}:
-                raise ValueError(f"unknown tiny_sizes keys {sorted(bad)}")
-            d["tiny_sizes"] = TinySizes(**sizes)
-        return cls(**d)
-
 
 # (profile key, the multiple it must be, the released checkpoint's size): SAM 2's Hiera
 # pools four times (stride 4 then 2, 2, 2), OWLv2 and DINOv2 take 16 and 14 px patches.
@@ -161,10 +146,8 @@ def load_profile(name_or_path: str | os.PathLike[str] | ModelProfile) -> ModelPr
         raise ValueError(f"no model profile {str(name_or_path)!r}: not a file nor one of {names}")
     data = load_yaml_mapping(path, "model profile")
     data.setdefault("name", path.stem)
-    try:
-        return ModelProfile.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"model profile {path}: {exc}") from None
+    # typed like every other config: unknown keys, wrong types and bad sizes name the key
+    return validation.config(ModelProfile, data, f"model profile {path}")
 
 
 # --------------------------------------------------------------------------- real loading
