@@ -125,7 +125,7 @@ def test_factory_kinds_and_errors(tmp_path):
     assert type(load_runtime(path)).__name__ == "OpenAIRuntime"
     with pytest.raises(ValueError, match="kind"):
         load_runtime({"kind": "llamafile"})
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['modle'\] in runtime"):
         load_runtime({"kind": "hf", "modle": "x"})
     with pytest.raises(ValueError, match=r"endpoint\.url"):
         load_runtime({"kind": "openai", "model": "m"})

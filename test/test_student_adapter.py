@@ -115,13 +115,14 @@ def test_student_config_answers_on_the_readme_example_twin(monkeypatch) -> None:
 
 
 def test_student_config_resolves_by_name_as_the_cli_and_ros_give_it() -> None:
-    from frs_ros.reasoning.runtime.factory import _KEYS, reasoner_config_path
+    from frs_ros.reasoning.runtime.config import HFRuntimeConfig, runtime_config
+    from frs_ros.reasoning.runtime.factory import reasoner_config_path
     from frs_ros.yaml_safe import load_yaml_mapping
 
     # --reasoner student (CLI) and reasoner_config: reasoner_student.yaml (ROS parameter)
     a, b = reasoner_config_path("student"), reasoner_config_path("reasoner_student.yaml")
     assert a == b and a.name == "reasoner_student.yaml"
-    runtime = load_yaml_mapping(a, "reasoner config")["runtime"]
-    assert set(runtime) <= _KEYS[runtime["kind"]]
-    assert runtime["model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
-    assert shipped.resolve_adapter(runtime["adapter"]).endswith("adapters/student_smollm2")
+    runtime = runtime_config(load_yaml_mapping(a, "reasoner config"))
+    assert isinstance(runtime, HFRuntimeConfig) and runtime.adapter is not None
+    assert runtime.model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert shipped.resolve_adapter(runtime.adapter).endswith("adapters/student_smollm2")

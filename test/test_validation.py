@@ -7,6 +7,7 @@ line naming the file and field; every subprocess has a timeout, so a hang is a f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -334,6 +335,31 @@ def test_perception_yaml_is_typed_and_ranged(tmp_path: Path, yaml_text: str, mes
 def test_shipped_perception_configs_load() -> None:
     assert load_perception_config("perception.yaml").proposals.points_per_side == 16
     assert load_perception_config("perception_cpu.yaml").work_side == 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bounds:
+    n: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Section:
+    required: _Bounds = dataclasses.field(default_factory=_Bounds)
+    optional: _Bounds | None = None
+
+
+def test_config_nested_sections_and_the_section_name() -> None:
+    """A ``D`` field takes a mapping (null: its defaults); a ``D | None`` field takes a
+    mapping or null; ``section`` is named before every field."""
+    got = validation.config(_Section, {"required": None, "optional": {"n": 3}}, "f.yaml")
+    assert got == _Section(_Bounds(), _Bounds(3))
+    assert validation.config(_Section, {"optional": None}, "f.yaml").optional is None
+    with pytest.raises(ValueError, match=r"^f\.yaml: runtime\.optional\.n: Input should be a"):
+        validation.config(_Section, {"optional": {"n": "3"}}, "f.yaml", section="runtime")
+    with pytest.raises(ValueError, match=r"^f\.yaml: unknown key\(s\) \['m'\] in s\.optional$"):
+        validation.config(_Section, {"optional": {"m": 1}}, "f.yaml", section="s")
+    with pytest.raises(ValueError, match=r"^f\.yaml: s\.optional: must be a mapping"):
+        validation.config(_Section, {"optional": 5}, "f.yaml", section="s")
 
 
 @pytest.mark.slow

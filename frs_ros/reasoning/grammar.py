@@ -117,7 +117,10 @@ _KIND: dict[str, Node] = {
     "int": _NUMBER,
     "float": _seq(_NUMBER, _opt(_seq(Lit("."), Rep(Chars(string.digits), 1, 6)))),
 }
-MAX_STRING_CHARS = 40
+# The default bounds (a reasoner config sets others: runtime.grammar)
+MAX_STRING_CHARS = 40  # characters of a string argument
+MAX_CALLS = 8  # tool calls per plan
+MAX_REASON_CHARS = 300  # characters of the first <reason>
 
 
 def _string(max_chars: int) -> Node:
@@ -168,8 +171,8 @@ def _args(params: dict[str, Param], max_string_chars: int) -> Node:
 def protocol_grammar(
     registry: ToolRegistry = TOOLS,
     *,
-    max_calls: int = 8,
-    max_reason_chars: int = 300,
+    max_calls: int = MAX_CALLS,
+    max_reason_chars: int = MAX_REASON_CHARS,
     max_string_chars: int = MAX_STRING_CHARS,
 ) -> tuple[Node, Node]:
     """(first turn, turn after ``</results>``): the protocol as expression trees, with at
@@ -234,8 +237,8 @@ def to_regex(node: Node) -> str:
 def protocol_patterns(
     registry: ToolRegistry = TOOLS,
     *,
-    max_calls: int = 8,
-    max_reason_chars: int = 300,
+    max_calls: int = MAX_CALLS,
+    max_reason_chars: int = MAX_REASON_CHARS,
     max_string_chars: int = MAX_STRING_CHARS,
 ) -> tuple[str, str]:
     """(first turn, turn after ``</results>``) as regular expressions."""
@@ -295,8 +298,8 @@ def protocol_gbnf(
     registry: ToolRegistry = TOOLS,
     *,
     after_results: bool = False,
-    max_calls: int = 8,
-    max_reason_chars: int = 300,
+    max_calls: int = MAX_CALLS,
+    max_reason_chars: int = MAX_REASON_CHARS,
     max_string_chars: int = MAX_STRING_CHARS,
 ) -> str:
     """The GBNF of the first turn, or of a turn after ``</results>`` (``after_results``)."""
@@ -317,8 +320,8 @@ class ProtocolGrammar:
         self,
         registry: ToolRegistry = TOOLS,
         *,
-        max_calls: int = 8,
-        max_reason_chars: int = 300,
+        max_calls: int = MAX_CALLS,
+        max_reason_chars: int = MAX_REASON_CHARS,
         max_string_chars: int = MAX_STRING_CHARS,
     ) -> None:
         self.registry, self.max_calls, self.max_reason_chars = (

@@ -28,11 +28,11 @@ import torch
 
 from frs_ros.hub import hub_unavailable, missing_model_reason
 from frs_ros.reasoning.runtime.base import Sampling
+from frs_ros.reasoning.runtime.config import DEFAULT_MODEL
 from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Qwen/Qwen3-0.6B"
 QWEN3_MODELS = ("Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-8B")
 _DTYPES = {
     "float32": torch.float32,

@@ -38,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 from frs_ros.reasoning.grammar import protocol_gbnf, resumes_turn
 from frs_ros.reasoning.runtime.base import (
@@ -65,7 +65,12 @@ _MAX_RETRY_AFTER_S = 30.0
 #: request timeout when neither ``timeout_s`` nor a deadline bounds it
 DEFAULT_REQUEST_TIMEOUT_S = 600.0
 
-SERVER_KINDS = ("llamacpp", "vllm", "ollama")
+#: retries of a refused or dropped connection, 429 or 5xx, and the first wait between them
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_BACKOFF_S = 0.5
+
+ServerKind = Literal["llamacpp", "vllm", "ollama"]
+SERVER_KINDS: tuple[str, ...] = get_args(ServerKind)
 
 
 def neutral_penalties(server: str | None) -> dict[str, Any]:
@@ -140,8 +145,8 @@ class OpenAIRuntime:
         thinking: bool = False,
         sampling: Sampling | None = None,
         timeout_s: float | None = None,
-        max_retries: int = 3,
-        backoff_s: float = 0.5,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        backoff_s: float = DEFAULT_BACKOFF_S,
         extra_body: dict[str, Any] | None = None,
         constrained: bool = False,
         server: str | None = None,

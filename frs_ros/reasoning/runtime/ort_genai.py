@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from frs_ros.reasoning.runtime.base import Sampling
+from frs_ros.reasoning.runtime.config import DEFAULT_CONTEXT
 from frs_ros.reasoning.runtime.decoding import CachedTokenRuntime
 
-DEFAULT_CONTEXT = 4096
 EXPORT_MANIFEST = "frs_export.json"
 _INSTALL_HINT = "pip install 'frs_ros[cpu-llm]' torch==2.13.0"
 
