@@ -136,6 +136,28 @@ class _Tracking:
     ids: list[int]
 
 
+def load_perception(
+    models: str | os.PathLike[str] | ModelProfile = "default",
+    perception: str | os.PathLike[str] | Mapping[str, Any] | PerceptionConfig | None = None,
+    *,
+    device: str | None = None,
+) -> PerceptionPipeline:
+    """The perception pipeline of :meth:`ReasoningSegmenter.from_config` (and of the ROS
+    perception nodes): ``models`` is a perception profile (``default``, ``cpu``, ``tiny`` or a
+    YAML path), ``perception`` a perception config (None: the one the profile names) and
+    ``device`` overrides the profile's device when set."""
+    import dataclasses
+
+    from frs_ros.perception import PerceptionPipeline, load_profile
+
+    profile = load_profile(models)
+    if device:
+        profile = dataclasses.replace(profile, device=device)
+    if isinstance(perception, Mapping):  # from_profile takes a plain dict
+        perception = dict(perception)
+    return PerceptionPipeline.from_profile(profile, perception)
+
+
 class ReasoningSegmenter:
     """Observe frames, ask queries, get masks (see the module docstring)."""
 
@@ -179,16 +201,7 @@ class ReasoningSegmenter:
         LLM). ``device`` overrides both configs' device (``cuda:0``...)."""
         pipeline = None
         if models is not None:
-            import dataclasses
-
-            from frs_ros.perception import PerceptionPipeline, load_profile
-
-            profile = load_profile(models)
-            if device:
-                profile = dataclasses.replace(profile, device=device)
-            if isinstance(perception, Mapping):  # from_profile takes a plain dict
-                perception = dict(perception)
-            pipeline = PerceptionPipeline.from_profile(profile, perception)
+            pipeline = load_perception(models, perception, device=device)
         runtime = None
         if reasoner is not None:
             from frs_ros.reasoning.runtime import load_runtime

@@ -24,11 +24,9 @@ class CameraNode(FrsNode):
 
     def configure(self) -> TransitionCallbackReturn:
         qos = qos_from(self.param("output_reliability"))
-        get = self.types.get
-        self.rgb_pub = self.create_publisher(get("sensor_msgs/msg/Image"), "frs/rgb", qos)
-        self.depth_pub = self.create_publisher(get("sensor_msgs/msg/Image"), "frs/depth", qos)
-        info_type = get("sensor_msgs/msg/CameraInfo")
-        self.info_pub = self.create_publisher(info_type, "frs/camera_info", qos)
+        self.rgb_pub = self.output_publisher("sensor_msgs/msg/Image", "frs/rgb", qos)
+        self.depth_pub = self.output_publisher("sensor_msgs/msg/Image", "frs/depth", qos)
+        self.info_pub = self.output_publisher("sensor_msgs/msg/CameraInfo", "frs/camera_info", qos)
         self.input = FrameInput(self, self.publish_frame)
         return TransitionCallbackReturn.SUCCESS
 
@@ -45,7 +43,7 @@ class CameraNode(FrsNode):
             self.input.destroy()
             self.input = None
         for pub in (self.rgb_pub, self.depth_pub, self.info_pub):
-            self.destroy_publisher(pub)
+            self.destroy_lifecycle_publisher(pub)
         return TransitionCallbackReturn.SUCCESS
 
 

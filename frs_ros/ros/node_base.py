@@ -1,5 +1,7 @@
-"""Shared rclpy plumbing: lifecycle base node, QoS from parameters, synchronised frame
-input (image [+ depth + CameraInfo]), and the executable's main.
+"""Shared rclpy plumbing: lifecycle base node with lifecycle output publishers, QoS from
+parameters, synchronised frame input (image [+ depth + CameraInfo]), the perception half
+that the perception and single-process nodes share (its parameters, its segmenter, frames
+in and twins out), and the executable's main.
 
 Heavy work runs in its own mutually exclusive callback group while services and light
 subscriptions use a reentrant group, all under a MultiThreadedExecutor whose pool has a
@@ -13,7 +15,7 @@ import functools
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
@@ -24,9 +26,17 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 from frs_ros.io.frames import Frame
 from frs_ros.io.messages import MessageTypes
+from frs_ros.paths import config_file
+from frs_ros.reasoning import ReasonerConfig
+from frs_ros.ros import conversions as conv
 from frs_ros.ros.interfaces import RclpyTypes
-from frs_ros.ros.jobs import RateLimiter, frame_from_messages
+from frs_ros.ros.jobs import RateLimiter, frame_from_messages, split_labels
 from frs_ros.ros.sync import ApproximateSync
+from frs_ros.segmenter import ReasoningSegmenter, load_perception
+from frs_ros.twin import Twin
+
+if TYPE_CHECKING:
+    from frs_ros.perception import PerceptionPipeline
 
 try:  # part of every ROS 2 install, but not on PyPI: the pip-only route has none
     import message_filters
@@ -110,7 +120,9 @@ class FrsNode(LifecycleNode):
     ``autostart`` (default true) configures and activates at start, so ``ros2 run`` works
     without a lifecycle manager; set it false to drive the transitions yourself. Subclasses
     implement ``configure()``: whatever it raises fails the transition with the reason
-    logged, and the node stays unconfigured, ready for another try.
+    logged, and the node stays unconfigured, ready for another try. Outputs are published
+    through :meth:`output_publisher` (lifecycle publishers: silent while inactive), inputs
+    are dropped while :attr:`active` is false.
     """
 
     PARAMS: ClassVar[dict[str, Any]] = {}
@@ -135,6 +147,16 @@ class FrsNode(LifecycleNode):
             raise AttributeError(f"{type(self).__name__}.{name} is not a Configured attribute")
         return attribute.held(self)
 
+    def output_publisher(self, msg_type: str, topic: str, qos: QoSProfile | None = None) -> Any:
+        """A publisher of one of the node's outputs (``qos``: reliable, keep last 5 when
+        None): a lifecycle publisher, enabled on *activate* and disabled on *deactivate*;
+        what is published while it is disabled is dropped without an error, so a callback
+        still running across a deactivation publishes nothing and raises nothing. Destroy
+        it with ``destroy_lifecycle_publisher``."""
+        return self.create_lifecycle_publisher(
+            self.types.get(msg_type), topic, qos if qos is not None else qos_from("reliable")
+        )
+
     def configure(self) -> TransitionCallbackReturn:
         return TransitionCallbackReturn.SUCCESS
 
@@ -146,12 +168,13 @@ class FrsNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = True
-        return TransitionCallbackReturn.SUCCESS
+        result = super().on_activate(state)  # first: the output publishers publish
+        self.active = result == TransitionCallbackReturn.SUCCESS  # then: inputs are taken
+        return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.active = False
-        return TransitionCallbackReturn.SUCCESS
+        self.active = False  # first: inputs arriving now are dropped
+        return super().on_deactivate(state)  # then: the output publishers fall silent
 
 
 class Liveness:
@@ -293,6 +316,75 @@ class FrameInput:
         for sub in self.subscriptions:
             self.node.destroy_subscription(sub)
         self.subscriptions = []
+
+
+PERCEPTION_PARAMS: dict[str, Any] = {
+    "profile": "default",  # model profile: default | tiny | a YAML path (config/models/)
+    "device": "",  # overrides the profile's device when set (cpu, cuda, cuda:0)
+    "perception_config": "",  # empty: the one the profile names (perception_cpu.yaml for cpu)
+    "window": 8,  # frames in the published twin
+    "extra_labels": "",  # comma-separated labels added to the detector vocabulary
+}
+
+
+def node_pipeline(node: FrsNode) -> PerceptionPipeline:
+    """The perception pipeline of a node's ``profile``, ``perception_config`` (empty: the
+    profile's own; a path or a name under config/) and ``device`` (empty: the profile's)
+    parameters, loaded as :meth:`ReasoningSegmenter.from_config` loads it."""
+    perception = str(node.param("perception_config"))
+    return load_perception(
+        str(node.param("profile")),
+        config_file(perception) if perception else None,
+        device=str(node.param("device")) or None,
+    )
+
+
+def perception_segmenter(
+    node: FrsNode,
+    pipeline: PerceptionPipeline,
+    runtime: Any = None,
+    config: ReasonerConfig | None = None,
+) -> ReasoningSegmenter:
+    """The segmenter around ``pipeline`` with the node's ``window`` and ``extra_labels``
+    parameters; ``runtime`` and ``config`` add the reasoner (the single-process node).
+    Frames then go through :func:`perceive_and_publish`."""
+    return ReasoningSegmenter(
+        pipeline,
+        runtime,
+        config,
+        window=int(node.param("window")),
+        extra_labels=split_labels(str(node.param("extra_labels"))),
+    )
+
+
+def follow_extra_labels(node: Any) -> None:
+    """``extra_labels`` may change while the node runs (a SetParameters call, e.g. ``ros2
+    param set /frs/frs_perception extra_labels "kettle,red mug"`` before a query that needs
+    them): the next frame is then a keyframe that looks for the new labels. ``node`` holds
+    its segmenter as the ``Configured`` attribute ``segmenter``."""
+
+    def changed(params: list[Any]) -> None:
+        for param in params:
+            if param.name == "extra_labels" and node.holds("segmenter"):
+                node.segmenter.extra_labels = split_labels(str(param.value))
+                node.get_logger().info(f"extra_labels now {node.segmenter.extra_labels}")
+
+    node.add_post_set_parameters_callback(changed)
+
+
+def perceive_and_publish(
+    node: FrsNode, seg: ReasoningSegmenter, twin_pub: Any, frame: Frame
+) -> Twin | None:
+    """Run perception on a frame (:meth:`ReasoningSegmenter.observe`) and publish the window
+    on ``twin_pub``; a rejected frame is logged and gives None, so the node keeps serving."""
+    try:
+        twin = seg.observe(frame)
+    except ValueError as exc:
+        node.get_logger().error(f"perception rejected frame: {exc}")
+        return None
+    if twin is not None:
+        twin_pub.publish(conv.twin_to_msg(node.types, twin))
+    return twin
 
 
 def executor_threads(node: FrsNode) -> int:

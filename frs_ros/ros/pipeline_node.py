@@ -11,13 +11,16 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
 from frs_ros.ros.jobs import ReasonerJob
-from frs_ros.ros.node_base import Configured, FrameInput, FrsNode, qos_from, run
-from frs_ros.ros.perception_node import (
+from frs_ros.ros.node_base import (
     PERCEPTION_PARAMS,
+    Configured,
+    FrameInput,
+    FrsNode,
     follow_extra_labels,
-    load_pipeline,
+    node_pipeline,
     perceive_and_publish,
-    perception_settings,
+    perception_segmenter,
+    run,
 )
 from frs_ros.ros.reasoner_node import (
     REASONER_PARAMS,
@@ -45,21 +48,17 @@ class PipelineNode(FrsNode):
 
     def configure(self) -> TransitionCallbackReturn:
         try:
-            pipeline = self._given[0] or load_pipeline(self)
+            pipeline = self._given[0] or node_pipeline(self)
             runtime = self._given[1] or node_runtime(self)
         except Exception as exc:  # missing weights, bad config: fail the transition clearly
             self.get_logger().error(f"cannot load models: {exc}")
             return TransitionCallbackReturn.FAILURE
         # one segmenter: perception and reasoning share the twin by reference
-        self.segmenter = ReasoningSegmenter(
-            pipeline, runtime, reasoner_settings(self), **perception_settings(self)
-        )
+        self.segmenter = perception_segmenter(self, pipeline, runtime, reasoner_settings(self))
         self.reasoner = ReasonerEndpoints(self, ReasonerJob(self.types, self.segmenter))
         self.drawer = Drawer(self)
         self.reasoner.listeners.append(self.drawer.on_result)
-        self.twin_pub = self.create_publisher(
-            self.types.get("frs_ros/msg/Twin"), "twin", qos_from("reliable")
-        )
+        self.twin_pub = self.output_publisher("frs_ros/msg/Twin", "twin")
         self.input = FrameInput(self, self.on_frame)
         self.get_logger().info("configured: perception models and reasoner loaded")
         return TransitionCallbackReturn.SUCCESS
@@ -81,7 +80,7 @@ class PipelineNode(FrsNode):
         self.input.destroy()
         self.reasoner.destroy()
         self.drawer.destroy()
-        self.destroy_publisher(self.twin_pub)
+        self.destroy_lifecycle_publisher(self.twin_pub)
         # frees the models
         self.input = self.segmenter = self.reasoner = self.drawer = self.twin_pub = None
         self.get_logger().info("cleaned up: perception models and reasoner freed")

@@ -68,7 +68,7 @@ class ReasonerEndpoints:
         self.twins = Liveness(node, "twins", float(node.param("twin_stale_s")))
         get, group = node.types.get, node.light_group
         reliable = qos_from("reliable", depth=10)
-        self.result_pub = node.create_publisher(get("frs_ros/msg/ReasonResult"), "result", reliable)
+        self.result_pub = node.output_publisher("frs_ros/msg/ReasonResult", "result", reliable)
         service_qos = copy.copy(qos_profile_services_default)
         service_qos.depth = depth
         self.service = node.create_service(
@@ -162,7 +162,7 @@ class ReasonerEndpoints:
     def destroy(self) -> None:
         self.twins.destroy()
         self.node.destroy_service(self.service)
-        self.node.destroy_publisher(self.result_pub)
+        self.node.destroy_lifecycle_publisher(self.result_pub)
         for sub in self.subs:
             self.node.destroy_subscription(sub)
 

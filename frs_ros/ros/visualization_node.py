@@ -24,12 +24,8 @@ class Drawer:
 
     def __init__(self, node: FrsNode) -> None:
         self.node = node
-        get = node.types.get
-        reliable = qos_from("reliable")
-        self.overlay_pub = node.create_publisher(get("sensor_msgs/msg/Image"), "overlay", reliable)
-        self.markers_pub = node.create_publisher(
-            get("visualization_msgs/msg/MarkerArray"), "markers", reliable
-        )
+        self.overlay_pub = node.output_publisher("sensor_msgs/msg/Image", "overlay")
+        self.markers_pub = node.output_publisher("visualization_msgs/msg/MarkerArray", "markers")
         self._lock = threading.Lock()
         self._frames: deque[FrameTwin] = deque(maxlen=32)  # recent frame twins by stamp
         self._result: Any = None
@@ -57,8 +53,8 @@ class Drawer:
         self.overlay_pub.publish(image_message(self.node.types, overlay, "rgb8", hdr))
 
     def destroy(self) -> None:
-        self.node.destroy_publisher(self.overlay_pub)
-        self.node.destroy_publisher(self.markers_pub)
+        self.node.destroy_lifecycle_publisher(self.overlay_pub)
+        self.node.destroy_lifecycle_publisher(self.markers_pub)
 
 
 class VisualizationNode(FrsNode):
