@@ -211,4 +211,7 @@ def test_cli_eval_heldout_prints_confidence_intervals(tmp_path, capsys):
     value, lo, hi = rows[0]["J"]
     assert lo <= value <= hi and hi - lo > 0.01  # a real spread, not a point
     assert (out / "metrics.md").read_text().count("bootstrap confidence intervals") == 1
-    assert main(["eval", "heldout", "--bootstrap", "-1", "--out", str(tmp_path / "x")]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it before any work
+        main(["eval", "heldout", "--bootstrap", "-1", "--out", str(tmp_path / "x")])
+    assert exit_info.value.code == 2
+    assert "must be at least 0" in capsys.readouterr().err
