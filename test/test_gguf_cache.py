@@ -46,10 +46,12 @@ class TinyConverter:
     def __init__(self, export: Path, fail: bool = False) -> None:
         self.export = export
         self.calls: list[Path] = []
+        self.adapters: list[Path | None] = []
         self.fail = fail
 
-    def __call__(self, source: Path, out: Path, precision: str) -> None:
+    def __call__(self, source: Path, out: Path, precision: str, adapter: Path | None) -> None:
         self.calls.append(source)
+        self.adapters.append(adapter)
         shutil.copytree(self.export, out)
         if self.fail:  # the files are there, but the conversion did not finish
             raise KeyboardInterrupt
@@ -112,6 +114,43 @@ def test_changed_file_gets_its_own_entry(
     assert conv.calls == [other.resolve()]
     assert entry != converted_model(gguf, root=root, converter=conv)
     assert len(conv.calls) == 1
+
+
+def test_adapter_content_is_part_of_the_key(
+    converted: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    root, gguf, export = converted
+    adapter = tmp_path / "lora"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v1")
+    conv = TinyConverter(export)
+    lines: list[str] = []
+    merged = converted_model(gguf, adapter=adapter, root=root, converter=conv, log=lines.append)
+    base = converted_model(gguf, root=root, converter=conv)
+    assert merged != base and conv.adapters == [adapter]  # the base entry was reused
+    assert "with the adapter" in lines[0] and str(adapter) in lines[0]
+    manifest = json.loads((merged / CACHE_MANIFEST).read_text())
+    assert manifest["adapter"] == str(adapter) and len(manifest["adapter_sha256"]) == 64
+    assert converted_model(gguf, adapter=adapter, root=root, converter=conv) == merged
+    assert len(conv.calls) == 1  # same base, same adapter: a hit
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights v2")  # retrained
+    retrained = converted_model(gguf, adapter=adapter, root=root, converter=conv)
+    assert retrained not in (merged, base) and len(conv.calls) == 2
+
+
+def test_shipped_adapter_is_checked_before_converting(tmp_path: Path, tiny_export: Path) -> None:
+    from frs_ros.reasoning.shipped import shipped_adapters
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF shipped")
+    conv = TinyConverter(tiny_export)
+    name = shipped_adapters()[0]
+    entry = converted_model(gguf, adapter=f"asset:{name}", root=tmp_path / "c", converter=conv)
+    assert conv.adapters[0] is not None and conv.adapters[0].name == name
+    assert name in json.loads((entry / CACHE_MANIFEST).read_text())["adapter"]
+    with pytest.raises(FileNotFoundError, match="no shipped adapter"):
+        converted_model(gguf, adapter="asset:nope", root=tmp_path / "c", converter=conv)
 
 
 @pytest.mark.parametrize("damage", ["manifest", "onnx", "garbage-manifest", "other-sha"])

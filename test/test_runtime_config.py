@@ -168,6 +168,10 @@ def test_defaults_are_the_runtimes_defaults() -> None:
         ({"kind": "openai", "model": "m"}, "needs runtime.endpoint.url"),
         ({"kind": "openai", "endpoint": {"url": "u"}}, "needs runtime.model"),
         ({"kind": "ort-genai"}, "needs runtime.model"),
+        # an adapter is merged when a GGUF is converted, never into an exported directory
+        ({"kind": "ort-genai", "model": "models/x-int4", "adapter": "a"}, "only to a .gguf"),
+        ({"kind": "ort-genai", "model": "models/x-int4", "precision": "int8"}, "only to a .gguf"),
+        ({"kind": "ort-genai", "model": "m.gguf", "precision": "int2"}, "runtime.precision"),
         ({"kind": "llamafile"}, "runtime.kind must be one of"),
         ({"model": "m"}, "runtime.kind must be one of"),
     ],

@@ -92,7 +92,8 @@ def test_teacher_runtime_spec_writes_chains_on_a_subset_and_reports_them(tmp_pat
     chains = read_chains(tmp_path / "sft" / "chains.jsonl")
     assert sorted(c.source for c in chains) == ["oracle"] * 3 + ["teacher"] * 2
     kept = read_chains(tmp_path / "sft" / "kept_chains.jsonl")
-    assert all("<reason>The query names a mug; mugs hold drinks.</reason>" in c.rollout for c in kept)
+    terse = "<reason>The query names a mug; mugs hold drinks.</reason>"
+    assert all(terse in c.rollout for c in kept)
     report = json.loads((tmp_path / "sft" / "chains_report.json").read_text())
     teacher = report["sources"]["teacher"]
     assert sum(row["chains"] for row in teacher.values()) == 2

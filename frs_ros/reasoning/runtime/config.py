@@ -79,6 +79,7 @@ class _Local(_Decoding):
     """The keys of the runtimes that decode here (``hf``, ``ort-genai``)."""
 
     grammar: GrammarBounds | None = None  # other bounds than the grammar's defaults
+    adapter: str | None = None  # LoRA adapter directory (or asset:NAME), null: the base model
 
     def __post_init__(self) -> None:
         if self.grammar is not None and not self.constrained:
@@ -93,7 +94,6 @@ class HFRuntimeConfig(_Local):
     # hub id or local directory; a local .gguf file (`frs models get`; dequantised);
     # tiny: the random-weight test profile
     model: str = DEFAULT_MODEL
-    adapter: str | None = None  # LoRA adapter directory (or asset:NAME), null: the base model
     # auto (the checkpoint's) | float32 | bfloat16 | float16; null: float32 for tiny, else auto
     dtype: str | None = None
     device: str = "cpu"  # cpu | cuda | cuda:N | auto
@@ -106,17 +106,26 @@ class OrtGenaiRuntimeConfig(_Local):
 
     kind: Literal["ort-genai"] = "ort-genai"
     # the directory `frs export-cpu` wrote, or a .gguf file converted once into a cache
-    # (frs_ros.reasoning.runtime.gguf_cache); required
+    # (frs_ros.reasoning.runtime.gguf_cache, with `adapter` merged in); required
     model: str = ""
     threads: Positive | None = None  # intra-op threads; null: one per physical core
     # tokens the preallocated KV cache holds (prompt + generated)
     context: Annotated[int, Ge(2)] = DEFAULT_CONTEXT
+    # what a .gguf model is converted to (null: int4); int8 keeps a small model's greedy
+    # choices where int4 changes them (docs/cpu.md)
+    precision: Literal["int4", "int8", "fp32"] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.model:
             raise ValueError(
                 "an ort-genai runtime needs runtime.model (a `frs export-cpu` directory)"
+            )
+        if not self.model.endswith(".gguf") and (self.adapter or self.precision):
+            raise ValueError(
+                "runtime.adapter and runtime.precision apply only to a .gguf model, which an "
+                "ort-genai runtime converts; an `frs export-cpu` directory has both already "
+                "(frs export-cpu MODEL --adapter DIR --precision P)"
             )
 
 

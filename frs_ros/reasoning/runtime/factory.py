@@ -109,7 +109,14 @@ def _ort_genai(cfg: OrtGenaiRuntimeConfig) -> CachedTokenRuntime:
     if model.endswith(".gguf"):  # converted to int4 once, then loaded from the cache
         from frs_ros.reasoning.runtime.gguf_cache import converted_model
 
-        model = str(converted_model(model, log=lambda line: print(line, file=sys.stderr)))
+        model = str(
+            converted_model(
+                model,
+                precision=cfg.precision or "int4",
+                adapter=cfg.adapter,
+                log=lambda line: print(line, file=sys.stderr),
+            )
+        )
     return OrtGenaiRuntime(
         model,
         threads=cfg.threads,

@@ -9,7 +9,9 @@ Hugging Face checkpoint and converted by :func:`~frs_ros.reasoning.runtime.expor
 dequantisation per run.
 
 The key is the file's content (sha256 and size), not its path: a renamed or copied file
-hits the same entry, a changed file misses. The sha256 is remembered per (path, size,
+hits the same entry, a changed file misses. A LoRA adapter (``adapter:``, e.g. the shipped
+student) is merged into the weights before the conversion, and its files' content is part
+of the key: a retrained adapter gets its own entry. The sha256 is remembered per (path, size,
 mtime) in ``sha256.json`` so a warm start does not rehash ~0.5 GB. An entry is complete only
 when its manifest (written last) names the same sha256, size and precision and the files
 the runtime loads are there; anything else (an interrupted conversion, a deleted file)
@@ -35,8 +37,9 @@ CACHE_ENV = "FRS_CACHE_DIR"
 CACHE_MANIFEST = "frs_gguf_cache.json"
 _SHA_INDEX = "sha256.json"
 
-#: ``convert(source, out, precision)``: writes an ort-genai model directory at ``out``
-Converter = Callable[[Path, Path, str], object]
+#: ``convert(source, out, precision, adapter)``: writes an ort-genai model directory at
+#: ``out``, with the LoRA adapter directory ``adapter`` (or None) merged in
+Converter = Callable[[Path, Path, str, "Path | None"], object]
 
 
 def cache_root() -> Path:
@@ -50,13 +53,15 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class FileKey:
-    """A file's identity by content."""
+    """A file's identity by content (and that of the adapter merged into it, if any)."""
 
     sha256: str
     size: int
+    adapter_sha256: str | None = None
 
     def entry_name(self, precision: str) -> str:
-        return f"{self.sha256[:16]}-{self.size}-{precision}"
+        lora = f"-lora{self.adapter_sha256[:16]}" if self.adapter_sha256 else ""
+        return f"{self.sha256[:16]}-{self.size}-{precision}{lora}"
 
 
 def _sha256(path: Path) -> str:
@@ -93,6 +98,18 @@ def file_key(path: str | os.PathLike[str], *, root: Path | None = None) -> FileK
     return key
 
 
+def adapter_digest(adapter: str | os.PathLike[str]) -> str:
+    """One sha256 over an adapter directory's files (names and contents)."""
+    root = Path(adapter)
+    files = sorted(p for p in root.iterdir() if p.is_file())
+    if not files:
+        raise FileNotFoundError(f"adapter {root} holds no files")
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.name}\0{_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
 def entry_complete(entry: Path, key: FileKey, precision: str) -> bool:
     """Whether ``entry`` holds a finished conversion of ``key`` at ``precision``."""
     try:
@@ -103,6 +120,8 @@ def entry_complete(entry: Path, key: FileKey, precision: str) -> bool:
     if not isinstance(manifest, dict) or manifest.get("sha256") != key.sha256:
         return False
     if manifest.get("size") != key.size or manifest.get("precision") != precision:
+        return False
+    if manifest.get("adapter_sha256") != key.adapter_sha256:
         return False
     try:
         onnx = genai["model"]["decoder"]["filename"]
@@ -123,21 +142,24 @@ def _locked(root: Path, name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _default_converter(source: Path, out: Path, precision: str) -> object:
+def _default_converter(source: Path, out: Path, precision: str, adapter: Path | None) -> object:
     from frs_ros.reasoning.runtime.export_cpu import convert
 
-    return convert(str(source), out, precision=precision, work_dir=out.parent)
+    return convert(str(source), out, adapter=adapter, precision=precision, work_dir=out.parent)
 
 
 def converted_model(
     gguf: str | os.PathLike[str],
     *,
     precision: str = "int4",
+    adapter: str | os.PathLike[str] | None = None,
     root: Path | None = None,
     converter: Converter | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Path:
-    """The ort-genai model directory of ``gguf``, converting it on the first call.
+    """The ort-genai model directory of ``gguf`` (with the LoRA ``adapter`` merged in:
+    a directory or ``asset:NAME``, checked against its ``sha256.json``), converting it on
+    the first call.
 
     ``log`` receives one line before a conversion (it takes minutes) and one after it with
     its duration; a cache hit logs nothing.
@@ -150,8 +172,15 @@ def converted_model(
             f"GGUF file {source} does not exist; `frs models list` shows the sources and "
             f"`frs models get NAME --dir {source.parent}` assembles one"
         )
+    from frs_ros.reasoning.shipped import resolve_adapter
+
+    lora = resolve_adapter(adapter)
+    if lora is not None and not Path(lora).is_dir():
+        raise ModelNotAvailableError(f"LoRA adapter directory {lora} does not exist")
     root = cache_root() if root is None else Path(root)
     key = file_key(source, root=root)
+    if lora is not None:
+        key = FileKey(key.sha256, key.size, adapter_digest(lora))
     name = key.entry_name(precision)
     entry = root / "ort-genai" / name
     if entry_complete(entry, key, precision):
@@ -160,21 +189,26 @@ def converted_model(
         if entry_complete(entry, key, precision):  # another process finished it meanwhile
             return entry
         if log is not None:
+            merged = f" with the adapter {lora} merged" if lora else ""
             log(
-                f"converting {source.name} to {precision} ONNX for the CPU runtime, once "
-                f"(a few minutes; later runs load {entry})"
+                f"converting {source.name}{merged} to {precision} ONNX for the CPU runtime, "
+                f"once (a few minutes; later runs load {entry})"
             )
         start = time.monotonic()
         build = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=entry.parent))
         try:
             out = build / "model"
-            (converter or _default_converter)(source.resolve(), out, precision)
+            (converter or _default_converter)(
+                source.resolve(), out, precision, None if lora is None else Path(lora)
+            )
             files = sorted(p.name for p in out.iterdir() if p.is_file())
             manifest = {
                 "source": str(source.resolve()),
                 "sha256": key.sha256,
                 "size": key.size,
                 "precision": precision,
+                "adapter": lora,
+                "adapter_sha256": key.adapter_sha256,
                 "files": files,
             }
             (out / CACHE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
