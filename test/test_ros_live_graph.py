@@ -5,6 +5,8 @@ perception process published; the lifecycle of one node does not disturb the oth
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from ros_live import (
     OUTPUTS,
@@ -90,11 +92,13 @@ def test_a_frame_crosses_camera_perception_and_visualisation(graph, client):
 
 
 def test_the_reasoner_process_answers_on_the_perception_twin(graph, client):
+    start = time.monotonic()
     twin = _twin(client, SEC + 1, 5)
     before = len(client.messages("result"))
     response = client.ask("the thing I could pour hot tea into", id="graph-q")
     assert response.success, response.message
     result = response.result
+    assert 0.0 <= result.twin_age_s <= time.monotonic() - start  # the twin came after start
     assert result.query_id == "graph-q"
     # the answer is about the latest twin: its frame, stamp and image size
     assert (result.header.stamp.sec, result.header.stamp.nanosec) == (SEC + 1, 5)
@@ -111,7 +115,11 @@ def test_reasoner_cleanup_leaves_perception_running(graph, client):
     wait_until(lambda: not client.service_exists("reason_segment"), "the service to go")
     _twin(client, SEC + 2, 0)  # perception still publishes twins
     assert client.transition("frs_reasoner", "configure")
+    _twin(client, SEC + 2, 1)  # reaches the inactive reasoner, which drops it
     assert client.transition("frs_reasoner", "activate")
+    no_twin = client.ask("a mug")
+    assert not no_twin.success and "no frame received yet" in no_twin.message
+    assert no_twin.result.twin_age_s == -1.0
     _twin(client, SEC + 3, 0)
     assert client.ask("a mug").success
 

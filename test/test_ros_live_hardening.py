@@ -197,6 +197,7 @@ def test_a_killed_perception_process_is_noticed(live):
     _twin_with_objects(client, SEC + 200)
     fresh = client.ask("a mug")
     assert fresh.success and re.search(r"\(twin \d+\.\d s old\)", fresh.message), fresh.message
+    assert f"(twin {fresh.result.twin_age_s:.1f} s old)" in fresh.message  # one age, twice
 
     started = graph.log().splitlines()[0]
     pid = int(re.search(r"frs_perception\[(\d+)\]", started).group(1))
@@ -216,3 +217,5 @@ def test_a_killed_perception_process_is_noticed(live):
     stale = client.ask("a mug")
     assert stale.success, stale.message
     assert "twin is stale" in stale.message and "is perception running?" in stale.message
+    assert stale.result.twin_age_s > TWIN_STALE_S
+    assert f"none received for {stale.result.twin_age_s:.1f} s" in stale.message

@@ -78,10 +78,12 @@ def test_lifecycle_through_the_real_services(graph, client):
     wait_until(lambda: client.service_exists("reason_segment"), "the service after configure")
     refused = client.ask("a mug")
     assert not refused.success and "not active" in refused.message
+    assert refused.result.twin_age_s == -1.0  # no twin has arrived
 
     assert client.transition(NODE, ACTIVATE) and state() == "active"
     before_any_frame = client.ask("a mug")
     assert not before_any_frame.success and "no frame received yet" in before_any_frame.message
+    assert before_any_frame.result.twin_age_s == -1.0
     client.warm_up(lambda i: client.publish_compressed(scene(), "png", SEC - 100 + i), ("twin",))
     # warm-up frames still queued would be taken after the re-activation below and start
     # the new stream: a frame whose twin comes back means every earlier one was processed

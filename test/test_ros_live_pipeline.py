@@ -171,10 +171,15 @@ def test_bad_frames_are_logged_dropped_and_the_node_keeps_serving(graph, client,
 
 
 def test_a_normal_query_is_answered_and_published(client):
+    start = time.monotonic()
     _frame(client, 500_000_000)
     before = len(client.messages("result"))
     response = client.ask("the thing I could pour hot tea into")
     assert response.success, response.message
+    # the twin of that frame, or a later one, arrived after start
+    age = response.result.twin_age_s
+    assert 0.0 <= age <= time.monotonic() - start
+    assert f"{age:.1f} s" in response.message  # the message says the same age
     assert response.result.outcome in {
         "answered",
         "empty",
@@ -190,6 +195,7 @@ def test_a_normal_query_is_answered_and_published(client):
         "result", lambda m: m.query_id == response.result.query_id, after=before
     )
     assert list(published.object_ids) == list(response.result.object_ids)
+    assert published.twin_age_s == age
 
 
 @pytest.mark.parametrize(
@@ -290,6 +296,7 @@ def test_query_topic_tracking_and_reset(client):
             "result", lambda m, s=nanosec: m.outcome == "tracking" and m.header.stamp.nanosec == s
         )
         assert tracked.query_id == "topic-q"
+        assert tracked.twin_age_s == 0.0  # published as its twin arrives
     client.publisher("reset", "std_msgs/msg/Empty").publish(client.types.new("std_msgs/msg/Empty"))
 
     def tracking_stopped() -> bool:

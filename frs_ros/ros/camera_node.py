@@ -7,20 +7,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
 from frs_ros.io.messages import frame_messages
 from frs_ros.ros import conversions as conv
-from frs_ros.ros.node_base import FrameInput, FrsNode, qos_from, run
+from frs_ros.ros.node_base import Configured, FrameInput, FrsNode, qos_from, run
 
 
 class CameraNode(FrsNode):
     PARAMS: ClassVar[dict[str, Any]] = {**FrameInput.PARAMS, "output_reliability": "reliable"}
+    # created on configure, destroyed on cleanup
+    rgb_pub: Configured[Any] = Configured()
+    depth_pub: Configured[Any] = Configured()
+    info_pub: Configured[Any] = Configured()
+    input: Configured[FrameInput] = Configured()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("frs_camera", **kwargs)
-        self.input: FrameInput | None = None
 
     def configure(self) -> TransitionCallbackReturn:
         qos = qos_from(self.param("output_reliability"))
@@ -37,14 +41,6 @@ class CameraNode(FrsNode):
         if depth is not None:
             self.depth_pub.publish(depth)
             self.info_pub.publish(info)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.input is not None:
-            self.input.destroy()
-            self.input = None
-        for pub in (self.rgb_pub, self.depth_pub, self.info_pub):
-            self.destroy_lifecycle_publisher(pub)
-        return TransitionCallbackReturn.SUCCESS
 
 
 def main(args: list[str] | None = None) -> int:

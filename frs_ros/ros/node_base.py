@@ -1,7 +1,9 @@
-"""Shared rclpy plumbing: lifecycle base node with lifecycle output publishers, QoS from
-parameters, synchronised frame input (image [+ depth + CameraInfo]), the perception half
-that the perception and single-process nodes share (its parameters, its segmenter, frames
-in and twins out), and the executable's main.
+"""Shared rclpy plumbing: lifecycle base node with lifecycle output publishers, which
+destroys what configure created on cleanup or a failed configure; QoS from parameters,
+synchronised frame input (image [+ depth + CameraInfo]), the perception half that the
+perception and single-process nodes share (its parameters, its segmenter, frames in and
+twins out), and the executable's main. The reasoner's and the drawer's endpoints, which
+nodes share too, are in ``endpoints``.
 
 Heavy work runs in its own mutually exclusive callback group while services and light
 subscriptions use a reentrant group, all under a MultiThreadedExecutor whose pool has a
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
@@ -84,9 +86,10 @@ def qos_from(reliability: str, depth: int = 5) -> QoSProfile:
 
 class Configured(Generic[T]):
     """A lifecycle node's attribute that exists only while the node is configured: what
-    ``configure()`` creates (models, publishers, subscriptions) and cleanup frees by
-    assigning None. Reading it meanwhile raises a RuntimeError naming the node and the
-    attribute instead of an AttributeError on None; ``FrsNode.holds`` asks first."""
+    ``configure()`` creates (models, publishers, subscriptions), forgotten by
+    ``FrsNode.release`` (on cleanup or a failed configure). Reading it meanwhile raises a
+    RuntimeError naming the node and the attribute instead of an AttributeError on None;
+    ``FrsNode.holds`` asks first."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -119,10 +122,14 @@ class FrsNode(LifecycleNode):
 
     ``autostart`` (default true) configures and activates at start, so ``ros2 run`` works
     without a lifecycle manager; set it false to drive the transitions yourself. Subclasses
-    implement ``configure()``: whatever it raises fails the transition with the reason
-    logged, and the node stays unconfigured, ready for another try. Outputs are published
-    through :meth:`output_publisher` (lifecycle publishers: silent while inactive), inputs
-    are dropped while :attr:`active` is false.
+    implement ``configure()``, which creates the node's publishers, subscriptions, services
+    and timers (its helpers' too) and keeps what it needs in ``Configured`` attributes. The
+    node owns what configure created: *cleanup*, and a configure that raises (the reason is
+    logged) or returns FAILURE partway, destroy all of it and forget every ``Configured``
+    attribute (:meth:`release`), so a failed configure leaves the node unconfigured with
+    nothing left over, ready for another try. Outputs are published through
+    :meth:`output_publisher` (lifecycle publishers: silent while inactive), inputs are
+    dropped while :attr:`active` is false.
     """
 
     PARAMS: ClassVar[dict[str, Any]] = {}
@@ -136,6 +143,7 @@ class FrsNode(LifecycleNode):
         self.heavy_group = MutuallyExclusiveCallbackGroup()
         self.light_group = ReentrantCallbackGroup()
         self.active = False
+        self._owned: dict[int, Any] = {}  # what the last configure created, by id
 
     def param(self, name: str) -> Any:
         return self.get_parameter(name).value
@@ -151,8 +159,8 @@ class FrsNode(LifecycleNode):
         """A publisher of one of the node's outputs (``qos``: reliable, keep last 5 when
         None): a lifecycle publisher, enabled on *activate* and disabled on *deactivate*;
         what is published while it is disabled is dropped without an error, so a callback
-        still running across a deactivation publishes nothing and raises nothing. Destroy
-        it with ``destroy_lifecycle_publisher``."""
+        still running across a deactivation publishes nothing and raises nothing. Created
+        in ``configure()``, it is destroyed on cleanup (:meth:`release`)."""
         return self.create_lifecycle_publisher(
             self.types.get(msg_type), topic, qos if qos is not None else qos_from("reliable")
         )
@@ -160,12 +168,53 @@ class FrsNode(LifecycleNode):
     def configure(self) -> TransitionCallbackReturn:
         return TransitionCallbackReturn.SUCCESS
 
+    def _entities(self) -> list[tuple[Callable[[Any], Any], Any]]:
+        """Every publisher, subscription, service, client, timer and guard condition of the
+        node with the method that destroys it: inputs first, outputs last."""
+        kinds: list[tuple[Callable[[Any], Any], Iterable[Any]]] = [
+            (self.destroy_timer, self.timers),
+            (self.destroy_subscription, self.subscriptions),
+            (self.destroy_service, self.services),
+            (self.destroy_client, self.clients),
+            (self.destroy_guard_condition, self.guards),
+            # a lifecycle publisher must leave the managed entities too; a plain one is
+            # destroyed the same way
+            (self.destroy_lifecycle_publisher, self.publishers),
+        ]
+        return [(destroy, entity) for destroy, entities in kinds for entity in list(entities)]
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        before = {id(entity) for _, entity in self._entities()}  # all alive: ids are unique
         try:
-            return self.configure()
+            result = self.configure()
         except Exception as exc:  # rclpy would swallow it unlogged
             self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}")
-            return TransitionCallbackReturn.FAILURE
+            result = TransitionCallbackReturn.FAILURE
+        self._owned = {id(e): e for _, e in self._entities() if id(e) not in before}
+        if result != TransitionCallbackReturn.SUCCESS:
+            if self._owned:
+                self.get_logger().warning(
+                    f"configure failed partway: destroyed the {len(self._owned)} entities "
+                    "(publishers, subscriptions, services, timers) it had created"
+                )
+            self.release()  # nothing of the failed try is left: configure can run again
+        return result
+
+    def release(self) -> None:
+        """Destroy every entity the last configure created, inputs before outputs, and
+        forget every ``Configured`` attribute (which frees the models they hold)."""
+        for destroy, entity in self._entities():
+            if id(entity) in self._owned:
+                destroy(entity)
+        self._owned = {}
+        for cls in type(self).__mro__:
+            for attribute in vars(cls).values():
+                if isinstance(attribute, Configured):
+                    attribute.__set__(self, None)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.release()
+        return super().on_cleanup(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # first: the output publishers publish
@@ -208,9 +257,13 @@ class Liveness:
         """Seconds since the last arrival; None before the first."""
         return None if self.last is None else time.monotonic() - self.last
 
+    def too_old(self, age: float) -> bool:
+        """Whether an input ``age`` seconds old is past the staleness limit."""
+        return self.stale_s > 0 and age > self.stale_s
+
     def stale(self) -> bool:
         age = self.age()
-        return self.stale_s > 0 and age is not None and age > self.stale_s
+        return age is not None and self.too_old(age)
 
     def check(self) -> None:
         if self.node.active and not self._warned and self.stale():
@@ -219,11 +272,6 @@ class Liveness:
                 f"no {self.what} for {self.age():.1f} s (more than {self.stale_s:g} s): "
                 "is the node that publishes them running?"
             )
-
-    def destroy(self) -> None:
-        if self.timer is not None:
-            self.node.destroy_timer(self.timer)
-            self.timer = None
 
 
 class FrameInput:
@@ -310,12 +358,6 @@ class FrameInput:
         frame = frame_from_messages(image, depth, info)
         if self.limiter.accept(frame.stamp):
             self.on_frame(frame)
-
-    def destroy(self) -> None:
-        self.liveness.destroy()
-        for sub in self.subscriptions:
-            self.node.destroy_subscription(sub)
-        self.subscriptions = []
 
 
 PERCEPTION_PARAMS: dict[str, Any] = {

@@ -67,13 +67,9 @@ class PerceptionNode(FrsNode):
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self.holds("input"):
-            self.input.destroy()
-        if self.holds("twin_pub"):
-            self.destroy_lifecycle_publisher(self.twin_pub)
-        self.segmenter = self.input = self.twin_pub = None  # drops the models
+        result = super().on_cleanup(state)  # destroys the input and output, drops the models
         self.get_logger().info("cleaned up: perception models freed")
-        return TransitionCallbackReturn.SUCCESS
+        return result
 
 
 def main(args: list[str] | None = None) -> int:

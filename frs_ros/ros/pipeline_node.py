@@ -10,6 +10,13 @@ from typing import Any, ClassVar
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 
 from frs_ros.io.frames import Frame
+from frs_ros.ros.endpoints import (
+    REASONER_PARAMS,
+    Drawer,
+    ReasonerEndpoints,
+    node_runtime,
+    reasoner_settings,
+)
 from frs_ros.ros.jobs import ReasonerJob
 from frs_ros.ros.node_base import (
     PERCEPTION_PARAMS,
@@ -22,13 +29,6 @@ from frs_ros.ros.node_base import (
     perception_segmenter,
     run,
 )
-from frs_ros.ros.reasoner_node import (
-    REASONER_PARAMS,
-    ReasonerEndpoints,
-    node_runtime,
-    reasoner_settings,
-)
-from frs_ros.ros.visualization_node import Drawer
 from frs_ros.segmenter import ReasoningSegmenter
 
 
@@ -77,14 +77,9 @@ class PipelineNode(FrsNode):
         return result
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.input.destroy()
-        self.reasoner.destroy()
-        self.drawer.destroy()
-        self.destroy_lifecycle_publisher(self.twin_pub)
-        # frees the models
-        self.input = self.segmenter = self.reasoner = self.drawer = self.twin_pub = None
+        result = super().on_cleanup(state)  # destroys the endpoints, frees the models
         self.get_logger().info("cleaned up: perception models and reasoner freed")
-        return TransitionCallbackReturn.SUCCESS
+        return result
 
 
 def main(args: list[str] | None = None) -> int:
