@@ -4,19 +4,24 @@ Usage: ``python benchmarks/student_report.py LABEL=OUT_DIR ... [--bootstrap 1000
 
 Each OUT_DIR is an ``frs eval`` output folder (its ``predictions.jsonl``, possibly from an
 evaluation that was stopped part-way). Only the samples present in every folder are
-scored, so rows compare the same queries. Printed per run: the category × level J table
-and the bootstrap 95 % intervals of ``MetricsAccumulator`` (the metrics of ``frs eval``),
-plus outcomes, tokens and seconds per query.
+scored, so rows compare the same queries; a reworded sample (id ``<source>-rw<k>``, ``frs eval
+reworded``) counts as its source sample, so a run on the reworded set compares with a run
+on the same held-out samples in their template wording. Printed per run: the category ×
+level J table and the bootstrap 95 % intervals of ``MetricsAccumulator`` (the metrics of
+``frs eval``), plus outcomes, tokens and seconds per query.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
 from frs_ros.metrics.aggregate import MetricsAccumulator, SampleResult
+
+_REWORDED = re.compile(r"-rw\d+$")
 
 
 def _records(folder: Path) -> list[dict]:
@@ -37,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {}
     for spec in args.runs:
         label, _, folder = spec.partition("=")
-        runs[label] = {r["id"]: r for r in _records(Path(folder))}
+        runs[label] = {_REWORDED.sub("", r["id"]): r for r in _records(Path(folder))}
     common = set.intersection(*(set(r) for r in runs.values()))
     print(f"{len(common)} samples finished by every run\n")
     for label, rows in runs.items():

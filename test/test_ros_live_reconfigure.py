@@ -121,3 +121,12 @@ def test_cleanup_and_configure_again_keep_one_of_each_endpoint(setup):
     _twin(client, SEC + 1)
     assert _counts(client) == ONE_EACH
     assert node.output().count("configured: perception models and reasoner loaded") == 2
+
+
+def test_shutdown_releases_every_endpoint(setup):
+    """A finalized node keeps its process (until it is stopped) but no endpoint or model."""
+    node, client = setup
+    assert client.transition(NODE, "shutdown")
+    assert client.lifecycle_state(NODE) == "finalized"
+    wait_until(lambda: not any(_counts(client).values()), "every endpoint to go on shutdown")
+    assert node.proc.poll() is None

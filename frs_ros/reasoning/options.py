@@ -1,7 +1,7 @@
 """The reasoner's command-line options, shared by ``frs segment`` and ``frs eval``.
 
 Each flag is a :class:`ReasonerConfig` setting with that setting's default, so the CLI,
-the ROS parameters (``ros/reasoner_node.py``) and the Python API cannot disagree.
+the ROS parameters (``ros/endpoints.py``) and the Python API cannot disagree.
 """
 
 from __future__ import annotations

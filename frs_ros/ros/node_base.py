@@ -216,6 +216,11 @@ class FrsNode(LifecycleNode):
         self.release()
         return super().on_cleanup(state)
 
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.release()  # a shut-down node holds no endpoints or models until its process ends
+        return super().on_shutdown(state)
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         result = super().on_activate(state)  # first: the output publishers publish
         self.active = result == TransitionCallbackReturn.SUCCESS  # then: inputs are taken
