@@ -15,6 +15,11 @@ that Python has no ``llama_cpp``.
 
     python benchmarks/real_speed.py models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf \\
         --queries 10 --llama-python /work/llama-venv/bin/python --json out/real_speed.json
+
+The shipped student (``--reasoner student``: the adapter merged, int8):
+
+    python benchmarks/real_speed.py models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+        --adapter asset:student_smollm2 --precision int8 --prompt brief
 """
 
 from __future__ import annotations
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--context", type=int, default=4096)
     p.add_argument("--prompt", default="full", help="system prompt style (full | brief)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter merged in (dir or asset:NAME)")
+    p.add_argument("--precision", default="int4", choices=("int4", "int8", "fp32"))
     p.add_argument("--llama-python", default=None, help="a Python with llama-cpp-python[server]")
     p.add_argument("--json", type=Path, default=None, help="write rows and summary here")
     args = p.parse_args(argv)
@@ -231,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
 
     load0 = uptime()
     t = time.perf_counter()
-    model_dir = converted_model(args.gguf, log=lambda line: print(line, file=sys.stderr))
+    model_dir = converted_model(
+        args.gguf,
+        precision=args.precision,
+        adapter=args.adapter,
+        log=lambda line: print(line, file=sys.stderr),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runtime = load_runtime(
@@ -243,13 +255,17 @@ def main(argv: list[str] | None = None) -> int:
                 "constrained": True,
             }
         )
-    print(f"ort-genai int4 loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    name = f"ort-genai {args.precision}{' + adapter' if args.adapter else ''}"
+    print(f"{name} loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
     rows = run_queries(ReasoningSegmenter(None, runtime, config), pairs)
-    summaries.append(summarize("ort-genai int4, constrained (llguidance)", rows, (load0, uptime())))
+    summaries.append(summarize(f"{name}, constrained (llguidance)", rows, (load0, uptime())))
     all_rows["ort-genai"] = rows
     del runtime
 
-    if args.llama_python:
+    if args.llama_python and args.adapter:
+        # llama.cpp would serve the base weights: its LoRA files are GGUF, not peft's
+        print("llama.cpp row skipped: it cannot merge a peft adapter", file=sys.stderr)
+    elif args.llama_python:
         load0 = uptime()
         server = llama_server(args.llama_python, args.gguf, args.threads, args.context)
         if server is not None:
