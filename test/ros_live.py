@@ -115,17 +115,22 @@ class Process:
         return self.proc.returncode
 
 
+def live_env(domain: int) -> dict[str, str]:
+    """The environment of a process in its own DDS domain, discovering on this host only."""
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 class LiveGraph(Process):
     """``frs ros up`` with the given launch arguments, in its own DDS domain."""
 
     def __init__(self, domain: int, arguments: dict[str, str], tmp: Path) -> None:
         self.domain = domain
-        self.env = {
-            **os.environ,
-            "ROS_DOMAIN_ID": str(domain),
-            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = live_env(domain)
         args = [f"{k}:={v}" for k, v in arguments.items()]
         command = [sys.executable, "-m", "frs_ros.cli", "ros", "up", *args]
         super().__init__(command, self.env, tmp / f"graph_{domain}.log")
@@ -355,6 +360,27 @@ def running_graph(
         code = graph.stop()
         print(graph.log()[-4000:])
         assert code == 0, f"frs ros up exited {code}"
+
+
+@contextmanager
+def running_node(
+    domain: int, node_args: list[str], log: Path, record: dict[str, str]
+) -> Iterator[tuple[Process, Client]]:
+    """``python -m frs_ros.ros NODE_ARGS`` + a client recording ``record`` (topic -> type);
+    on exit the node must stop cleanly on SIGINT (exit 0, no traceback). Its log is printed
+    for failing tests."""
+    node = Process([sys.executable, "-m", "frs_ros.ros", *node_args], live_env(domain), log)
+    client = Client(domain)
+    for topic, type_name in record.items():
+        client.record(topic, type_name)
+    try:
+        yield node, client
+    finally:
+        client.close()
+        code = node.interrupt()
+        print(node.output()[-4000:])
+        assert code == 0, f"the node exited {code} on SIGINT"
+        assert "Traceback" not in node.output()
 
 
 def to_encoding(rgb: np.ndarray, encoding: str) -> np.ndarray:

@@ -8,7 +8,6 @@ depth the twin measures as ``frs twin`` does; ``frs ros topics`` sees the stream
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_live import ROOT, WAIT_S, Client, Process, require_live_ros, wait_until
+from ros_live import ROOT, WAIT_S, Process, live_env, require_live_ros, running_node, wait_until
 
 require_live_ros()
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -41,33 +40,16 @@ def perception_yaml(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live_cli")
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(DOMAIN),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "PYTHONUNBUFFERED": "1",
-    }
-    node = Process(
-        [
-            # the line `frs ros build` prints, with the namespace and inputs of this test
-            *(sys.executable, "-m", "frs_ros.ros", "frs_pipeline", "--ros-args", "-p"),
-            *("profile:=tiny", "-r", "__ns:=/frs", "-p", "use_depth:=true"),
-            *("-p", "image_reliability:=reliable", "-p", "depth_reliability:=reliable"),
-            *("-p", f"perception_config:={perception_yaml(tmp)}"),
-        ],
-        env,
-        tmp / "node.log",
-    )
-    client = Client(DOMAIN)
-    client.record("twin", "frs_ros/msg/Twin")
-    try:
-        yield node, client, env, tmp
-    finally:
-        client.close()
-        code = node.interrupt()
-        print(node.output()[-4000:])
-        assert code == 0, f"the node exited {code} on SIGINT"
-        assert "Traceback" not in node.output()
+    node_args = [
+        # the line `frs ros build` prints, with the namespace and inputs of this test
+        *("frs_pipeline", "--ros-args", "-p", "profile:=tiny", "-r", "__ns:=/frs"),
+        *("-p", "use_depth:=true"),
+        *("-p", "image_reliability:=reliable", "-p", "depth_reliability:=reliable"),
+        *("-p", f"perception_config:={perception_yaml(tmp)}"),
+    ]
+    record = {"twin": "frs_ros/msg/Twin"}
+    with running_node(DOMAIN, node_args, tmp / "node.log", record) as (node, client):
+        yield node, client, live_env(DOMAIN), tmp
 
 
 @pytest.fixture

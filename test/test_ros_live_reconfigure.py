@@ -6,13 +6,11 @@ so across cleanup and another configure."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 
 import pytest
 import yaml
-from ros_live import Client, Process, require_live_ros, scene, wait_until
+from ros_live import Client, require_live_ros, running_node, scene, wait_until
 
 require_live_ros()
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -31,33 +29,16 @@ def setup(tmp_path_factory):
     reasoner = tmp / "reasoner_scripted.yaml"
     answer = '<reason>r</reason><answer>{"ids": []}</answer>'
     reasoner.write_text(yaml.safe_dump({"runtime": {"kind": "scripted", "outputs": [answer] * 9}}))
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(DOMAIN),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "PYTHONUNBUFFERED": "1",
-    }
-    node = Process(
-        [
-            *(sys.executable, "-m", "frs_ros.ros", NODE, "--ros-args", "-r", "__ns:=/frs"),
-            *("-p", "autostart:=false", "-p", "profile:=tiny"),
-            *("-p", f"reasoner_config:={reasoner}"),
-            # refused by the frame input, which configure creates last
-            *("-p", "image_reliability:=bogus"),
-        ],
-        env,
-        tmp / "node.log",
-    )
-    client = Client(DOMAIN)
-    client.record("twin", "frs_ros/msg/Twin")
-    try:
+    node_args = [
+        *(NODE, "--ros-args", "-r", "__ns:=/frs"),
+        *("-p", "autostart:=false", "-p", "profile:=tiny"),
+        *("-p", f"reasoner_config:={reasoner}"),
+        # refused by the frame input, which configure creates last
+        *("-p", "image_reliability:=bogus"),
+    ]
+    record = {"twin": "frs_ros/msg/Twin"}
+    with running_node(DOMAIN, node_args, tmp / "node.log", record) as (node, client):
         yield node, client
-    finally:
-        client.close()
-        code = node.interrupt()
-        print(node.output()[-4000:])
-        assert code == 0, f"the node exited {code} on SIGINT"
-        assert "Traceback" not in node.output()
 
 
 def _counts(client: Client) -> dict[str, int]:
