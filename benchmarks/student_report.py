@@ -19,7 +19,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from frs_ros.metrics.aggregate import MetricsAccumulator, SampleResult
+from frs_ros.metrics.aggregate import MetricsAccumulator, SampleResult, paired_bootstrap_diff
 
 _REWORDED = re.compile(r"-rw\d+$")
 
@@ -58,7 +58,32 @@ def main(argv: list[str] | None = None) -> int:
         print(acc.to_markdown(metrics=("J", "gIoU", "R")))
         if args.bootstrap and len(acc):
             print(acc.ci_markdown(n_resamples=args.bootstrap))
+    if args.bootstrap and len(runs) > 1 and common:
+        print(paired_markdown(runs, sorted(common), args.bootstrap))
     return 0
+
+
+def paired_markdown(runs: dict[str, dict[str, dict]], ids: list[str], n_resamples: int) -> str:
+    """Each run against the first, on the same samples resampled together: the difference
+    and its 95 % interval (an interval above 0 is a gain the samples resolve)."""
+    first, *others = runs
+    scored = {
+        label: [SampleResult(**rows[i]["score"]) for i in ids] for label, rows in runs.items()
+    }
+    lines = [
+        f"**Paired differences against {first}** (bootstrap 95 %, {n_resamples} resamples, "
+        "seed 0)\n",
+        "| run | ΔJ | Δsuccess | Δrejection |",
+        "|---|---|---|---|",
+    ]
+    for label in others:
+        diff = paired_bootstrap_diff(scored[first], scored[label], n_resamples=n_resamples)
+        cells = [
+            f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            for v, lo, hi in (diff[m] for m in ("J", "success", "rejection"))
+        ]
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Category x level accumulation: worked example through markdown, CSV, JSON and PNG."""
 
 import csv
+import dataclasses
 import json
 import math
 
@@ -273,3 +274,26 @@ def test_bootstrap_r_and_rejection_and_degenerate_intervals():
     md = acc.ci_markdown(n_resamples=100)
     assert "| All | 10 / 5 |" in md and "| Semantic | 10 / 5 |" in md
     assert "| Spatial | 0 / 0 | - | - | - | - | - |" in md  # no samples, no interval
+
+
+def test_paired_difference_is_narrower_than_two_separate_intervals():
+    from frs_ros.metrics.aggregate import bootstrap_ci, paired_bootstrap_diff
+
+    rng = np.random.default_rng(3)
+    hardness = rng.uniform(0.0, 1.0, 60)  # the same samples are hard for both methods
+    base = [_result(i, float(h)) for i, h in enumerate(hardness)]
+    better = [_result(i, min(1.0, float(h) + 0.1)) for i, h in enumerate(hardness)]
+    diff = paired_bootstrap_diff(base, list(reversed(better)), n_resamples=1000, seed=2)
+    value, lo, hi = diff["J"]
+    expected = np.mean([b.j for b in better]) - np.mean([b.j for b in base])
+    assert value == pytest.approx(expected) and 0.0 < lo <= value <= hi
+    # separately, the two intervals overlap; paired, the gain is clearly above zero
+    assert bootstrap_ci(better, seed=2)["J"][1] < bootstrap_ci(base, seed=2)["J"][2]
+    assert hi - lo < 0.5 * (bootstrap_ci(base, seed=2)["J"][2] - bootstrap_ci(base, seed=2)["J"][1])
+    same = paired_bootstrap_diff(base, base, n_resamples=200)
+    assert same["J"] == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same samples"):
+        paired_bootstrap_diff(base, better[:-1])
+    flipped = [dataclasses.replace(_result(0, 0.0, negative=True), sample_id="p0"), *better[1:]]
+    with pytest.raises(ValueError, match="negatives"):
+        paired_bootstrap_diff(base, flipped)
