@@ -67,8 +67,9 @@ def paired_markdown(runs: dict[str, dict[str, dict]], ids: list[str], n_resample
     """Each run against the first, on the same samples resampled together: the difference
     and its 95 % interval (an interval above 0 is a gain the samples resolve)."""
     first, *others = runs
-    scored = {
-        label: [SampleResult(**rows[i]["score"]) for i in ids] for label, rows in runs.items()
+    scored = {  # a reworded sample under its source's id
+        label: [SampleResult(**{**rows[i]["score"], "sample_id": i}) for i in ids]
+        for label, rows in runs.items()
     }
     lines = [
         f"**Paired differences against {first}** (bootstrap 95 %, {n_resamples} resamples, "
