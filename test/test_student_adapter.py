@@ -3,6 +3,7 @@ student config (``--reasoner student``) on the README's example twin."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -76,12 +77,13 @@ def test_missing_files_and_unknown_names_are_refused(assets) -> None:
 
 def test_the_shipped_student_adapter_matches_its_checksums() -> None:
     names = shipped.shipped_adapters()
-    assert "student_smollm2" in names
-    path = shipped.resolve_adapter("asset:student_smollm2")
-    cfg = json.loads((Path(path) / "adapter_config.json").read_text())
-    assert cfg["peft_type"] == "LORA"
-    size = sum(f.stat().st_size for f in Path(path).iterdir())
-    assert size < 25 * 2**20  # small enough for the repository
+    assert {"student_smollm2", "student_smollm2_grpo"} <= set(names)
+    for name in ("student_smollm2", "student_smollm2_grpo"):
+        path = shipped.resolve_adapter(f"asset:{name}")
+        cfg = json.loads((Path(path) / "adapter_config.json").read_text())
+        assert cfg["peft_type"] == "LORA"
+        size = sum(f.stat().st_size for f in Path(path).iterdir())
+        assert size < 25 * 2**20  # small enough for the repository
 
 
 GGUF = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -144,8 +146,10 @@ def test_student_config_resolves_by_name_as_the_cli_and_ros_give_it() -> None:
     assert a == b and a.name == "reasoner_student.yaml"
     served = runtime_config(load_yaml_mapping(a, "reasoner config"))
     trained = runtime_config(load_yaml_mapping(reasoner_config_path("student_hf"), "x"))
+    grpo = runtime_config(load_yaml_mapping(reasoner_config_path("student_grpo"), "x"))
     assert isinstance(served, OrtGenaiRuntimeConfig) and served.precision == "int8"
     assert isinstance(trained, HFRuntimeConfig)
+    assert grpo == dataclasses.replace(served, adapter="asset:student_smollm2_grpo")
     for runtime in (served, trained):  # the same weights, decoded the same way
         assert runtime.model.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
         assert runtime.adapter is not None and runtime.constrained
