@@ -59,7 +59,14 @@ def test_single_process_and_separate_graphs():
 
 def test_launch_arguments_become_typed_parameter_overrides():
     g = graph_mod.describe(
-        {"use_depth": "true", "profile": "tiny", "device": "cuda:1", "single_process": "false"}
+        {
+            "use_depth": "true",
+            "profile": "tiny",
+            "device": "cuda:1",
+            "single_process": "false",
+            "reasoner_config": "reasoner_student.yaml",
+            "prompt": "brief",  # the prompt that student was trained with
+        }
     )
     by_name = {n.name: n.overrides for n in g.nodes}
     assert by_name["frs_camera"]["use_depth"] is True
@@ -70,6 +77,9 @@ def test_launch_arguments_become_typed_parameter_overrides():
         "autostart": True,
     }
     assert by_name["frs_reasoner"]["reasoner_device"] == "cuda:1"
+    assert by_name["frs_reasoner"]["reasoner_config"] == "reasoner_student.yaml"
+    assert by_name["frs_reasoner"]["prompt"] == "brief"
+    assert graph_mod.describe({"prompt": "brief"}).nodes[0].overrides["prompt"] == "brief"
     assert graph_mod.typed("0.5") == 0.5 and graph_mod.typed("") == ""
     assert graph_mod.typed("[1, 2]") == "[1, 2]"  # only scalars are typed
 

@@ -39,6 +39,9 @@ ARGUMENTS: dict[str, Argument] = {
     "profile": Argument("default", "perception model profile: default, cpu, tiny or a YAML path"),
     "device": Argument("cpu", "torch device of the perception models and the reasoner"),
     "reasoner_config": Argument("reasoner.yaml", "LLM runtime config (config/reasoner*.yaml)"),
+    "prompt": Argument(
+        "full", "system prompt: full | brief (the one the reasoner was trained with)"
+    ),
     "params_file": Argument("", "ROS parameter YAML (empty: the shipped config/ros/frs_ros.yaml)"),
     "single_process": Argument("true", "one composed node instead of four"),
     "autostart": Argument("true", "configure + activate at start (false: drive the lifecycle)"),
@@ -55,6 +58,7 @@ _OVERRIDES: dict[str, str] = {
     "profile": "profile",
     "device": "device",
     "reasoner_config": "reasoner_config",
+    "prompt": "prompt",
     "reasoner_device": "device",
     "autostart": "autostart",
 }
@@ -65,7 +69,10 @@ _SINGLE = {"frs_pipeline": ("frs_pipeline", tuple(_OVERRIDES))}
 _SEPARATE = {
     "camera_node": ("frs_camera", (*_CAMERA, "autostart")),
     "perception_node": ("frs_perception", ("use_depth", "profile", "device", "autostart")),
-    "reasoner_node": ("frs_reasoner", ("reasoner_config", "reasoner_device", "autostart")),
+    "reasoner_node": (
+        "frs_reasoner",
+        ("reasoner_config", "prompt", "reasoner_device", "autostart"),
+    ),
     "visualization_node": ("frs_visualization", ("autostart",)),
 }
 
