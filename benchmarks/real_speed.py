@@ -101,6 +101,7 @@ def run_queries(seg: ReasoningSegmenter, pairs: list[tuple[Sample, str]]) -> lis
                     "prefill_tokens": d.prefill_tokens,
                     "prefill_s": d.prefill_s,
                     "decode_tokens": d.decode_tokens,
+                    "decode_steps": d.decode_steps,
                     "decode_s": d.decode_s,
                     "grammar_s": d.grammar_s,
                     "compile_s": d.compile_s,
@@ -136,12 +137,14 @@ def summarize(name: str, rows: list[dict], load: tuple[str, str]) -> dict:
         pre_s = sum(r["prefill_s"] for r in rows)
         dec_t = sum(r["decode_tokens"] for r in rows)
         dec_s = sum(r["decode_s"] for r in rows)
+        steps = sum(r["decode_steps"] for r in rows)
         gram = sum(r["grammar_s"] for r in rows)
         out |= {
             "prefill_first": med("first", "prefill_tokens"),
             "prefill_second": med("second", "prefill_tokens"),
             "prefill_tok_s": pre_t / pre_s if pre_s else None,
             "decode_ms_token": 1000 * dec_s / dec_t if dec_t else None,
+            "steps_per_token": steps / dec_t if dec_t else None,
             "grammar_share": gram / dec_s if dec_s else None,
         }
     return out
@@ -189,9 +192,9 @@ def markdown(rows: list[dict]) -> str:
     head = (
         "| runtime | queries | first query, s (median) | second query, s (median) "
         "| queries/min | prefill tokens first / second (median) | prefill tok/s "
-        "| decode ms/token | grammar / decode | generated tokens (mean) | rounds (mean) "
+        "| decode ms/token | forward passes / token | grammar / decode | generated tokens (mean) | rounds (mean) "
         "| tools s (mean) | outcomes | load before / after |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -205,7 +208,7 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['runtime']} | {r['queries']} | {f(r['first_s'], '.2f')} "
             f"| {f(r['second_s'], '.2f')} | {f(r['queries_per_min'], '.1f')} | {pre} "
             f"| {f(r.get('prefill_tok_s'), '.0f')} | {f(r.get('decode_ms_token'), '.1f')} "
-            f"| {f(r.get('grammar_share'), '.1%')} | {r['generated']:.0f} | {r['rounds']:.1f} "
+            f"| {f(r.get('steps_per_token'), '.2f')} | {f(r.get('grammar_share'), '.1%')} | {r['generated']:.0f} | {r['rounds']:.1f} "
             f"| {r['tools_s']:.3f} | {outcomes} | {r['load_before']} / {r['load_after']} |"
         )
     return head + "\n".join(lines)

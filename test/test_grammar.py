@@ -112,3 +112,27 @@ def test_random_weights_constrained_always_follow_the_protocol(sampling):
         json.loads(result.transcript.rollout.rsplit("<answer>", 1)[1][: -len("</answer>")])
     unconstrained = Reasoner(free, ReasonerConfig(max_new_tokens=40)).answer(_twin(), "the mug")
     assert not G.allows(FIRST, unconstrained.transcript.rollout)
+
+
+def test_forced_tokens_ride_along_without_changing_the_rollout(monkeypatch):
+    """Where the grammar allows one token only, it is taken without a decode step of its
+    own: the same tokens, in fewer forward passes, than choosing each one from logits."""
+    from frs_ros.reasoning.grammar import TokenGrammar
+
+    def rollout() -> tuple[object, object]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rt = HFRuntime.tiny(constrained=True)
+        rt.grammar = ProtocolGrammar(max_reason_chars=40)
+        prompt = rt.format_prompt("You segment objects.", "the mug")
+        done = rt.complete(prompt, stop=["</plan>", "</answer>"], max_new_tokens=160)
+        return done, rt.timing
+
+    fast, fast_timing = rollout()
+    monkeypatch.setattr(TokenGrammar, "forced", lambda self: None)
+    slow, slow_timing = rollout()
+    assert fast == slow
+    assert "</reason>" in fast.text  # the turn went past the reason into the forced parts
+    assert slow_timing.decode_steps == slow_timing.decode_tokens
+    assert fast_timing.decode_steps < fast_timing.decode_tokens
+    assert fast_timing.decode_steps < slow_timing.decode_steps

@@ -432,6 +432,7 @@ class TokenGrammar:
                 raise ValueError(f"the protocol grammar does not compile: {m.get_error()}")
         self._matchers = {after: m.deep_copy() for after, m in self._pristine.items()}
         self._matcher = self._matchers[False]
+        self._mask: Any = None  # allowed() of the current state, until the state moves
 
     def start(self, transcript: str) -> None:
         """Begin the turn that continues ``transcript``."""
@@ -440,15 +441,29 @@ class TokenGrammar:
             self._matchers[after] = self._pristine[after].deep_copy()
         self._matcher = self._matchers[after]
         self._matcher.reset()
+        self._mask = None
 
     def allowed(self) -> Any:
         """A boolean numpy array over the vocabulary: the tokens allowed next."""
         import numpy as np
 
-        if self._matcher.is_error():
-            return np.zeros(self.vocab_size, dtype=bool)
-        bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
-        return np.unpackbits(bits, bitorder="little")[: self.vocab_size].astype(bool)
+        if self._mask is None:
+            if self._matcher.is_error():
+                self._mask = np.zeros(self.vocab_size, dtype=bool)
+            else:
+                bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
+                self._mask = np.unpackbits(bits, bitorder="little")[: self.vocab_size].astype(bool)
+        return self._mask
+
+    def forced(self) -> int | None:
+        """The one token allowed next, consumed; None when there is a choice (or none)."""
+        import numpy as np
+
+        only = np.flatnonzero(self.allowed())
+        if len(only) != 1:
+            return None
+        token = int(only[0])
+        return token if self.consume(token) else None
 
     def accepting(self) -> bool:
         """Whether what was consumed is a whole turn."""
@@ -456,4 +471,7 @@ class TokenGrammar:
 
     def consume(self, token: int) -> bool:
         """Advance past ``token``; False (and no move) when the grammar does not allow it."""
-        return self._matcher.try_consume_tokens([token]) == 1
+        if self._matcher.try_consume_tokens([token]) != 1:
+            return False
+        self._mask = None
+        return True

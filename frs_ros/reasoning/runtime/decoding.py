@@ -6,7 +6,10 @@ token prefix, and prefills only the rest: rounds after ``<results>`` and second 
 the same twin (and a new twin under the same system prompt) cost only their new tokens.
 Stop strings, end-of-sequence, ``max_new_tokens``, deadlines and constrained decoding of
 the protocol grammar (a compiled token matcher: the model's best allowed token, from one
-bitmask per step) are handled here, once, so the backends behave identically; a backend
+bitmask per step) are handled here, once, so the backends behave identically. Where the
+grammar allows exactly one next token (tags, JSON keys, the fixed parts of a tool call),
+that token is taken without a decode step and run together with the next step's: the
+same tokens as one step each, fewer forward passes. A backend
 supplies ``_forward`` (run tokens on top of
 the cache, return the last position's logits), ``_crop`` and ``_drop_cache``.
 """
@@ -64,13 +67,15 @@ def build_warpers(sampling: Sampling) -> Any:
 @dataclass
 class DecodeTiming:
     """Where a runtime's time went, summed over its calls (seconds and tokens): prefill
-    (tokens fed as prompt), decode (one forward per generated token) and the grammar
-    matcher (masks and their application; ``compile_s``: compiling it for the tokenizer,
-    once per runtime). Subtract two :meth:`snapshot` s for one query."""
+    (tokens fed as prompt), decode (generated tokens fed back, ``decode_steps`` forward
+    passes: fewer than tokens where the grammar forced tokens) and the grammar matcher
+    (masks and their application; ``compile_s``: compiling it for the tokenizer, once per
+    runtime). Subtract two :meth:`snapshot` s for one query."""
 
     prefill_tokens: int = 0
     prefill_s: float = 0.0
     decode_tokens: int = 0
+    decode_steps: int = 0
     decode_s: float = 0.0
     grammar_s: float = 0.0
     compile_s: float = 0.0
@@ -175,6 +180,19 @@ class CachedTokenRuntime:
             matcher.start(text)
             timing.grammar_s += time.perf_counter() - start
         new_ids: list[int] = []
+
+        def take(token: int) -> Completion | None:
+            """Append a chosen token; the completion when it ends generation."""
+            if token in self._eos_ids:
+                return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
+            new_ids.append(token)
+            out, hit = cut_at_stop(self._decode(new_ids), stops)
+            if hit:
+                return Completion(out, len(new_ids), "stop")
+            if len(new_ids) >= max_new_tokens:
+                return Completion(out, len(new_ids), "length")
+            return None
+
         while True:
             if matcher is None:
                 token = self._choose(logits)
@@ -185,19 +203,24 @@ class CachedTokenRuntime:
                 if chosen is None:  # nothing fits (cannot happen below the grammar's bounds)
                     return Completion(self._decode(new_ids), len(new_ids), "stop")
                 token = chosen
-            if token in self._eos_ids:
-                return Completion(self._decode(new_ids), len(new_ids) + 1, "stop")
-            new_ids.append(token)
-            out, hit = cut_at_stop(self._decode(new_ids), stops)
-            if hit:
-                return Completion(out, len(new_ids), "stop")
-            if len(new_ids) >= max_new_tokens:
-                return Completion(out, len(new_ids), "length")
+            if (done := take(token)) is not None:
+                return done
+            step = [token]
+            while matcher is not None:  # tokens the grammar forces ride along with this step
+                start = time.perf_counter()
+                forced = matcher.forced()
+                timing.grammar_s += time.perf_counter() - start
+                if forced is None:
+                    break
+                if (done := take(forced)) is not None:
+                    return done
+                step.append(forced)
             if deadline_passed(deadline):
-                return Completion(out, len(new_ids), "deadline")
+                return Completion(self._decode(new_ids), len(new_ids), "deadline")
             start = time.perf_counter()
-            logits = self._forward([token])
-            timing.decode_tokens += 1
+            logits = self._forward(step)
+            timing.decode_tokens += len(step)
+            timing.decode_steps += 1
             timing.decode_s += time.perf_counter() - start
 
     # ------------------------------------------------------------------ backend hooks
