@@ -192,7 +192,8 @@ def markdown(rows: list[dict]) -> str:
     head = (
         "| runtime | queries | first query, s (median) | second query, s (median) "
         "| queries/min | prefill tokens first / second (median) | prefill tok/s "
-        "| decode ms/token | forward passes / token | grammar / decode | generated tokens (mean) | rounds (mean) "
+        "| decode ms/token | forward passes / token | grammar / decode "
+        "| generated tokens (mean) | rounds (mean) "
         "| tools s (mean) | outcomes | load before / after |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
     )
@@ -208,7 +209,8 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['runtime']} | {r['queries']} | {f(r['first_s'], '.2f')} "
             f"| {f(r['second_s'], '.2f')} | {f(r['queries_per_min'], '.1f')} | {pre} "
             f"| {f(r.get('prefill_tok_s'), '.0f')} | {f(r.get('decode_ms_token'), '.1f')} "
-            f"| {f(r.get('steps_per_token'), '.2f')} | {f(r.get('grammar_share'), '.1%')} | {r['generated']:.0f} | {r['rounds']:.1f} "
+            f"| {f(r.get('steps_per_token'), '.2f')} | {f(r.get('grammar_share'), '.1%')} "
+            f"| {r['generated']:.0f} | {r['rounds']:.1f} "
             f"| {r['tools_s']:.3f} | {outcomes} | {r['load_before']} / {r['load_after']} |"
         )
     return head + "\n".join(lines)
