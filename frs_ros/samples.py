@@ -166,7 +166,10 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Sample]:
     """Every sample of a JSONL file; a bad line is a ValueError naming ``path:line``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"sample file {path} does not exist (frs bench generate?)")
+        raise FileNotFoundError(
+            f"sample file {path} does not exist; `frs bench generate --out DIR` writes "
+            "DIR/train.jsonl, validation.jsonl and test.jsonl"
+        )
     with path.open(encoding="utf-8") as fh:
         return parse_lines(fh, str(path))
 

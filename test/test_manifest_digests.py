@@ -120,7 +120,6 @@ def _tiny_model_dir(path: Path, seed: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_frs_eval_resume_refuses_a_model_dir_whose_weights_changed(tmp_path: Path) -> None:
     model = tmp_path / "model"
     _tiny_model_dir(model, seed=0)

@@ -99,7 +99,7 @@ PLAN = '<reason>find the mugs</reason><plan>[{"tool": "find", "args": {"label": 
 
 @pytest.mark.parametrize("kind", ["vllm", "llamacpp", "ignore"])
 def test_rollout_runs_tools_whatever_the_server_says_about_stops(server, kind):
-    """The issue-16 bug: llama.cpp cuts at </plan> without saying so; the plan must still
+    """llama.cpp cuts at </plan> without saying so; the plan must still
     run and the rollout continue to an answer."""
     server.kind = kind
     # each continuation runs on past its stop string, as a model would without the stop

@@ -109,7 +109,6 @@ def test_a_torn_last_metrics_line_is_dropped_and_its_step_redone(
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_frs_train_exits_2_naming_a_garbage_optimizer_file(tmp_path: Path) -> None:
     doc = copy.deepcopy(yaml.safe_load((ROOT / "training/recipes/tiny.yaml").read_text()))
     train = tmp_path / "samples.jsonl"

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from frs_ros.benchmark.paraphrase import reword
 from frs_ros.benchmark.queries import TEMPLATES, ChainError
 from frs_ros.benchmark.scene import SceneRejected, sample_scene, scene_twin
 from frs_ros.metrics import CATEGORIES, LEVELS
@@ -28,6 +29,7 @@ GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _SPLIT_CODES = {"train": 1, "validation": 2, "test": 3}
 MAX_ATTEMPTS = 400
+_PARAPHRASE_STREAM = MAX_ATTEMPTS  # the rewording's draws: apart from every scene attempt
 
 
 def _rng(seed: int, split: str, index: int, attempt: int) -> np.random.Generator:
@@ -45,8 +47,15 @@ def generate_sample(
     video_fraction: float = 0.25,
     n_frames: int = 6,
     size: tuple[int, int] = (240, 320),
+    paraphrase: float = 0.0,
 ) -> Sample:
-    """Sample ``index`` of ``split``: draw scenes until a template of the cell fits."""
+    """Sample ``index`` of ``split``: draw scenes until a template of the cell fits.
+
+    ``paraphrase``: the probability that the query is reworded
+    (:func:`~frs_ros.benchmark.paraphrase.reword`; the template's wording is kept in
+    ``extra["template_query"]``). Its draws have their own stream, so the scene, the
+    answer and the chain are those of ``paraphrase=0``.
+    """
     if split not in _SPLIT_CODES:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     if (category, level) not in TEMPLATES:
@@ -67,10 +76,15 @@ def generate_sample(
         query = template(twin, rng, negative)
         if query is None:
             continue
+        text, extra = query.text, {}
+        if paraphrase > 0:
+            wording = _rng(seed, split, index, _PARAPHRASE_STREAM)
+            if wording.random() < paraphrase and (new := reword(text, wording)) != text:
+                text, extra = new, {"template_query": query.text}
         return Sample.from_ids(
             f"{split}-{seed}-{index:06d}",
             twin,
-            query.text,
+            text,
             query.ids,
             category=category,
             level=level,
@@ -80,6 +94,7 @@ def generate_sample(
             scene_id=scene_id,
             template=query.template,
             version=GENERATOR_VERSION,
+            extra=extra,
         )
     raise ChainError(  # the templates cannot produce this cell: a generator bug
         f"no {category} level-{level} {'negative' if negative else 'positive'} query after "
@@ -111,6 +126,7 @@ def generate_split(
     video_fraction: float = 0.25,
     n_frames: int = 6,
     size: tuple[int, int] = (240, 320),
+    paraphrase: float = 0.0,
     progress: bool = True,
 ) -> list[Sample]:
     jobs = plan_split(n_per_cell, negative_fraction)
@@ -125,6 +141,7 @@ def generate_split(
             video_fraction=video_fraction,
             n_frames=n_frames,
             size=size,
+            paraphrase=paraphrase,
         )
         for i, (category, level, negative) in enumerate(
             tqdm(jobs, desc=f"generate {split}", disable=not progress)
@@ -163,6 +180,7 @@ def generate_dataset(
     video_fraction: float = 0.25,
     n_frames: int = 6,
     size: tuple[int, int] = (240, 320),
+    paraphrase: float = 0.0,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Write ``<out_dir>/<split>.jsonl`` per split and ``counts.md``; print the counts."""
@@ -179,13 +197,15 @@ def generate_dataset(
             video_fraction=video_fraction,
             n_frames=n_frames,
             size=size,
+            paraphrase=paraphrase,
             progress=progress,
         )
         for split in splits
     }
     paths = {split: write_jsonl(out / f"{split}.jsonl", s) for split, s in generated.items()}
     table = counts_table(generated)
-    header = f"frs benchmark v{GENERATOR_VERSION}, seed {seed}, {n_per_cell} per cell\n\n"
+    reworded = f", {paraphrase:.0%} of the queries reworded" if paraphrase else ""
+    header = f"frs benchmark v{GENERATOR_VERSION}, seed {seed}, {n_per_cell} per cell{reworded}\n\n"
     (out / "counts.md").write_text(header + table, encoding="utf-8")
     print(header + table)
     return paths

@@ -113,6 +113,13 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         help="share of semantic/spatial samples on video (temporal: always)",
     )
     g.add_argument("--frames", type=positive_int, default=6, help="frames per video scene")
+    g.add_argument(
+        "--paraphrase",
+        type=fraction,
+        default=0.0,
+        help="share of queries reworded in other words than the templates' "
+        "(frs_ros/benchmark/paraphrase.py; for training data)",
+    )
     g.add_argument("--size", default="240x320", help="image size HxW")
     g.add_argument(
         "--heldout",
@@ -150,6 +157,7 @@ def run_bench(args: argparse.Namespace) -> int:
         video_fraction=args.video_fraction,
         n_frames=args.frames,
         size=_size(args.size),
+        paraphrase=args.paraphrase,
         progress=not args.no_progress,
     )
     return 0

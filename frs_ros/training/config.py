@@ -1,10 +1,11 @@
 """Stage configurations as dataclasses (like TRL's ``*Config``), loadable from a YAML recipe.
 
 A recipe (``training/recipes/*.yaml``) has one section per stage: ``data``, ``teacher``,
-``sft``, ``student``, ``export``, plus top-level ``output_dir``. Unknown keys are an error, so
-a typo never silently falls back to a default. Every value is checked against its field's
-type and range (``frs_ros.validation.config``: the ``Annotated`` ranges below) when the
-recipe is loaded, before any model loads; an error names the recipe, section and key.
+``sft``, ``student``, ``export``; each stage names its own ``output_dir``. Unknown keys
+are an error, so a typo never silently falls back to a default. Every value is checked
+against its field's type and range (``frs_ros.validation.config``: the ``Annotated``
+ranges below) when the recipe is loaded, before any model loads; an error names the
+recipe, section and key.
 """
 
 from __future__ import annotations
