@@ -471,9 +471,9 @@ def main() -> None:
             output_dir=str(out / name),
             num_generations=plan.generations,
             temperature=1.0,
-            max_new_tokens=plan.max_new_tokens,
-            timeout_s=TIMEOUT_S,
-            prompt=PROMPT,
+            reasoner=ReasonerConfig(
+                max_new_tokens=plan.max_new_tokens, timeout_s=TIMEOUT_S, prompt=PROMPT
+            ),
             constrained=plan.constrained,
             frozen_prompt=plan.frozen_prompt,
             lora=plan.lora,

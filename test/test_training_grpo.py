@@ -9,8 +9,9 @@ import os
 import pytest
 import torch
 
+from frs_ros.reasoning import ReasonerConfig
 from frs_ros.samples import Sample
-from frs_ros.training.config import GRPOConfig, LoraSettings, OptimSettings
+from frs_ros.training.config import GRPOConfig, LoraSettings, OptimSettings, from_dict
 from frs_ros.training.grpo import group_advantages, run_grpo
 from frs_ros.twin.synthetic import random_twin
 
@@ -46,7 +47,7 @@ def test_grpo_runs_through_the_engine(tmp_path) -> None:
         model="tiny",
         output_dir=str(tmp_path / "student"),
         num_generations=2,
-        max_new_tokens=8,
+        reasoner=ReasonerConfig(max_new_tokens=8),
         gamma=0.5,
         teacher_chains=str(chains),
         lora=LoraSettings(r=2, alpha=4),
@@ -75,15 +76,18 @@ def test_resume_with_other_settings_is_refused(tmp_path) -> None:
         model="tiny",
         output_dir=str(tmp_path / "teacher"),
         num_generations=2,
-        max_new_tokens=8,
+        reasoner=ReasonerConfig(max_new_tokens=8),
         lora=LoraSettings(r=2, alpha=4),
         optim=OptimSettings(max_steps=2, save_steps=1),
     )
     assert run_grpo(cfg, samples, stop_after=1).steps == 1  # killed after one step
     with pytest.raises(ManifestMismatch, match=r'prompt: "full" -> "brief"'):
-        run_grpo(dataclasses.replace(cfg, prompt="brief"), samples)
+        run_grpo(
+            dataclasses.replace(cfg, reasoner=ReasonerConfig(max_new_tokens=8, prompt="brief")),
+            samples,
+        )
     with pytest.raises(ValueError, match="max_new_tokens must be"):
-        GRPOConfig(max_new_tokens=10**9)  # recipe bounds are checked when loaded
+        from_dict(GRPOConfig, {"reasoner": {"max_new_tokens": 10**9}})  # checked on load
 
 
 @pytest.mark.slow
@@ -93,7 +97,7 @@ def test_every_reward_function_and_the_kl_are_logged_per_step(tmp_path) -> None:
         model="tiny",
         output_dir=str(tmp_path / "g"),
         num_generations=2,
-        max_new_tokens=8,
+        reasoner=ReasonerConfig(max_new_tokens=8),
         reward_funcs=["format", "iou"],
         reward_weights=[2.0, 1.0],
         beta=0.1,

@@ -9,6 +9,7 @@ import warnings
 import pytest
 import torch
 
+from frs_ros.reasoning import ReasonerConfig
 from frs_ros.reasoning.grammar import ProtocolGrammar
 from frs_ros.samples import Sample
 from frs_ros.training.config import GRPOConfig, LoraSettings, OptimSettings
@@ -86,7 +87,12 @@ def test_group_stats_name_groups_without_signal() -> None:
 def test_constrained_rollouts_stay_inside_the_protocol_grammar() -> None:
     model, tokenizer = tiny_policy()
     twin = random_twin(2, size=(16, 16), seed=1)
-    cfg = GRPOConfig(model="tiny", num_generations=2, max_new_tokens=24, constrained=True)
+    cfg = GRPOConfig(
+        model="tiny",
+        num_generations=2,
+        reasoner=ReasonerConfig(max_new_tokens=24),
+        constrained=True,
+    )
     results, _, info = RolloutScorer(cfg, tokenizer, None, {})(
         model, Sample.from_ids("a", twin, "the object", [1]), seed=3
     )
@@ -107,7 +113,7 @@ def test_a_group_without_signal_steps_like_a_zero_loss(tmp_path) -> None:
         model="tiny",
         output_dir=str(tmp_path / "g"),
         num_generations=2,
-        max_new_tokens=8,
+        reasoner=ReasonerConfig(max_new_tokens=8),
         lora=LoraSettings(r=2, alpha=4),
         optim=OptimSettings(max_steps=1, save_steps=1),
     )

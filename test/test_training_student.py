@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from frs_ros.reasoning import ReasonerConfig
 from frs_ros.replay import replay
 from frs_ros.samples import Sample
 from frs_ros.training.config import LoraSettings, OptimSettings, SFTConfig
@@ -79,15 +80,14 @@ def test_teacher_runtime_spec_writes_chains_on_a_subset_and_reports_them(tmp_pat
         output_dir=str(tmp_path / "sft"),
         chains="teacher+oracle",
         teacher_runtime={"kind": "hf", "model": "tiny", "constrained": True},
-        teacher_few_shot=1,
         teacher_samples=2,
-        max_new_tokens=24,
+        teacher_reasoner=ReasonerConfig(max_new_tokens=24, few_shot=1),
         prompt="brief",
         reason_style="terse",
         lora=LoraSettings(r=2, alpha=4),
         optim=OptimSettings(learning_rate=1e-3, max_steps=1, save_steps=1),
     )
-    assert cfg.teacher_reasoner().few_shot == 1
+    assert cfg.teacher_reasoner.few_shot == 1
     run_sft(cfg, samples)
     chains = read_chains(tmp_path / "sft" / "chains.jsonl")
     assert sorted(c.source for c in chains) == ["oracle"] * 3 + ["teacher"] * 2

@@ -20,11 +20,10 @@ from annotated_types import Ge, Gt, Interval
 
 from frs_ros import validation
 from frs_ros.reasoning.engine import ReasonerConfig
+from frs_ros.reasoning.prompt import check_prompt_style
 from frs_ros.yaml_safe import load_yaml_mapping
 
 T = TypeVar("T")
-# The reasoner settings of the stages default to the one set of defaults (ReasonerConfig)
-_REASONER = ReasonerConfig()
 
 # Ranges of recipe values, checked by frs_ros.validation.config when a recipe is loaded
 AtLeast1 = Annotated[int, Ge(1)]
@@ -127,10 +126,9 @@ class GRPOConfig:
     num_generations: AtLeast1 = 8  # G rollouts per prompt
     temperature: NonNegative = 1.0
     top_p: Annotated[float, Interval(gt=0.0, le=1.0)] = 1.0
-    max_new_tokens: int = _REASONER.max_new_tokens
-    max_rounds: int = _REASONER.max_rounds
-    timeout_s: float = _REASONER.timeout_s
-    prompt: str = _REASONER.prompt  # system prompt style, full | brief (serve with the same)
+    # every rollout's bounds and system prompt (max_new_tokens, max_rounds, timeout_s,
+    # prompt: full | brief; serve the trained model with the same prompt)
+    reasoner: ReasonerConfig = field(default_factory=ReasonerConfig)
     # rollouts decode inside the protocol grammar (frs_ros/reasoning/grammar.py): a pretrained
     # model that does not know the protocol then still finishes rollouts, so groups differ
     constrained: bool = False
@@ -160,7 +158,6 @@ class GRPOConfig:
     optim: OptimSettings = field(default_factory=OptimSettings)
 
     def __post_init__(self) -> None:
-        self.reasoner()  # the reasoner's one validator, when the recipe is loaded
         self.rewards()
         self.advantage_scaling()
         if self.num_generations < 2:
@@ -196,15 +193,6 @@ class GRPOConfig:
             raise ValueError(f"scale_rewards must be group or none, got {self.scale_rewards!r}")
         return str(value)
 
-    def reasoner(self) -> ReasonerConfig:
-        """The settings every rollout of this stage runs with."""
-        return ReasonerConfig(
-            max_rounds=self.max_rounds,
-            max_new_tokens=self.max_new_tokens,
-            timeout_s=self.timeout_s,
-            prompt=self.prompt,
-        )
-
 
 @dataclass
 class SFTConfig:
@@ -215,19 +203,17 @@ class SFTConfig:
     output_dir: str = "runs/sft"
     teacher_model: str = ""  # "" = no teacher generation (use the samples' own chains)
     teacher_adapter: str = ""
-    teacher_prompt: str = _REASONER.prompt  # the system prompt the teacher was trained with
     # the teacher as a runtime spec (config/reasoner*.yaml's ``runtime:``, e.g. a GGUF file
     # with ``constrained: true``); set, it replaces teacher_model / teacher_adapter
     teacher_runtime: dict[str, Any] = field(default_factory=dict)
-    teacher_few_shot: AtLeast0 = 0  # solved examples in the teacher's system prompt
+    # the teacher's chains: bounds per chain, its system prompt (the one it was trained
+    # with) and few_shot (solved examples in that prompt)
+    teacher_reasoner: ReasonerConfig = field(default_factory=ReasonerConfig)
     # teacher chains for this many samples (stratified); 0 = all
     teacher_samples: AtLeast0 = 0
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
     min_iou: Fraction = 0.7  # rejection sampling threshold (keep IoU > min_iou)
-    max_new_tokens: int = _REASONER.max_new_tokens  # per teacher chain
-    max_rounds: int = _REASONER.max_rounds
-    timeout_s: float = _REASONER.timeout_s  # per teacher chain
-    prompt: str = _REASONER.prompt  # the student's system prompt (serve it with the same)
+    prompt: str = "full"  # the student's system prompt, full | brief (serve it with the same)
     # terse: each kept chain's <reason> cut to its first sentence (rationale kept, procedure
     # dropped: the plan names the tools and labels), so the student writes fewer tokens
     reason_style: str = "full"
@@ -245,22 +231,11 @@ class SFTConfig:
     )
 
     def __post_init__(self) -> None:
-        # the reasoner's one validator, when the recipe is loaded (the student's prompt too)
-        dataclasses.replace(self.teacher_reasoner(), prompt=self.prompt, few_shot=0)
+        check_prompt_style(self.prompt)
         if self.reason_style not in ("full", "terse"):
             raise ValueError(f"reason_style must be full or terse, got {self.reason_style!r}")
         if self.teacher_samples < 0:
             raise ValueError(f"teacher_samples must be >= 0, got {self.teacher_samples}")
-
-    def teacher_reasoner(self) -> ReasonerConfig:
-        """The settings the teacher's chains are generated with."""
-        return ReasonerConfig(
-            max_rounds=self.max_rounds,
-            max_new_tokens=self.max_new_tokens,
-            timeout_s=self.timeout_s,
-            prompt=self.teacher_prompt,
-            few_shot=self.teacher_few_shot,
-        )
 
 
 @dataclass

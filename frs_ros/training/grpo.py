@@ -175,7 +175,7 @@ class RolloutScorer:
             sampling=Sampling(temperature=cfg.temperature, top_p=cfg.top_p, seed=seed),
             constrained=cfg.constrained,
         )
-        segmenter = ReasoningSegmenter(runtime=runtime, config=cfg.reasoner())
+        segmenter = ReasoningSegmenter(runtime=runtime, config=cfg.reasoner)
         # The weights do not change within a group, so the runtime's KV cache of the
         # prompt is reused by every rollout: one prefill per group, not G.
         results = []

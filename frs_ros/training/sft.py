@@ -168,7 +168,7 @@ def collect_chains(cfg: SFTConfig, samples: Sequence[Sample]) -> list[Chain]:
                 "sft.chains uses the teacher, but neither sft.teacher_model nor "
                 "sft.teacher_runtime is set"
             )
-        teacher = ReasoningSegmenter(runtime=runtime, config=cfg.teacher_reasoner())
+        teacher = ReasoningSegmenter(runtime=runtime, config=cfg.teacher_reasoner)
         subset = stratified_subset(samples, cfg.teacher_samples) if cfg.teacher_samples else samples
         chains += teacher_chains(subset, teacher)
     if "oracle" in cfg.chains:
