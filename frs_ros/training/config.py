@@ -213,7 +213,8 @@ class SFTConfig:
     teacher_samples: AtLeast0 = 0
     chains: str = "teacher"  # teacher | oracle | teacher+oracle (oracle = the sample's chain)
     min_iou: Fraction = 0.7  # rejection sampling threshold (keep IoU > min_iou)
-    prompt: str = "full"  # the student's system prompt, full | brief (serve it with the same)
+    # the student's system prompt, full | brief (serve it with the same)
+    prompt: str = ReasonerConfig.prompt
     # terse: each kept chain's <reason> cut to its first sentence (rationale kept, procedure
     # dropped: the plan names the tools and labels), so the student writes fewer tokens
     reason_style: str = "full"

@@ -9,9 +9,9 @@ the protocol grammar (a compiled token matcher: the model's best allowed token, 
 bitmask per step) are handled here, once, so the backends behave identically. Where the
 grammar allows exactly one next token (tags, JSON keys, the fixed parts of a tool call),
 that token is taken without a decode step and run together with the next step's: the
-same tokens as one step each, fewer forward passes. A backend
-supplies ``_forward`` (run tokens on top of
-the cache, return the last position's logits), ``_crop`` and ``_drop_cache``.
+same tokens as one step each, fewer forward passes. A backend supplies ``_forward`` (run
+tokens on top of the cache, return the last position's logits), ``_crop`` and
+``_drop_cache``.
 """
 
 from __future__ import annotations
