@@ -20,6 +20,10 @@ The shipped student (``--reasoner student``: the adapter merged, int8):
 
     python benchmarks/real_speed.py models/SmolLM2-135M-Instruct.Q4_1.gguf \\
         --adapter asset:student_smollm2 --precision int8 --prompt brief
+
+``--draft-tokens 0 4`` adds a row per value in the same run: prompt-lookup drafts of up to
+N tokens checked per step (N > 0 converts the model with every position's logits, an
+entry of its own in the cache).
 """
 
 from __future__ import annotations
@@ -102,6 +106,8 @@ def run_queries(seg: ReasoningSegmenter, pairs: list[tuple[Sample, str]]) -> lis
                     "prefill_s": d.prefill_s,
                     "decode_tokens": d.decode_tokens,
                     "decode_steps": d.decode_steps,
+                    "drafted": d.drafted,
+                    "draft_accepted": d.draft_accepted,
                     "decode_s": d.decode_s,
                     "grammar_s": d.grammar_s,
                     "compile_s": d.compile_s,
@@ -139,6 +145,7 @@ def summarize(name: str, rows: list[dict], load: tuple[str, str]) -> dict:
         dec_s = sum(r["decode_s"] for r in rows)
         steps = sum(r["decode_steps"] for r in rows)
         gram = sum(r["grammar_s"] for r in rows)
+        drafted = sum(r["drafted"] for r in rows)
         out |= {
             "prefill_first": med("first", "prefill_tokens"),
             "prefill_second": med("second", "prefill_tokens"),
@@ -146,6 +153,7 @@ def summarize(name: str, rows: list[dict], load: tuple[str, str]) -> dict:
             "decode_ms_token": 1000 * dec_s / dec_t if dec_t else None,
             "steps_per_token": steps / dec_t if dec_t else None,
             "grammar_share": gram / dec_s if dec_s else None,
+            "draft_kept": sum(r["draft_accepted"] for r in rows) / drafted if drafted else None,
         }
     return out
 
@@ -192,10 +200,10 @@ def markdown(rows: list[dict]) -> str:
     head = (
         "| runtime | queries | first query, s (median) | second query, s (median) "
         "| queries/min | prefill tokens first / second (median) | prefill tok/s "
-        "| decode ms/token | forward passes / token | grammar / decode "
+        "| decode ms/token | forward passes / token | drafts kept | grammar / decode "
         "| generated tokens (mean) | rounds (mean) "
         "| tools s (mean) | outcomes | load before / after |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n"
     )
     lines = []
     for r in rows:
@@ -209,7 +217,8 @@ def markdown(rows: list[dict]) -> str:
             f"| {r['runtime']} | {r['queries']} | {f(r['first_s'], '.2f')} "
             f"| {f(r['second_s'], '.2f')} | {f(r['queries_per_min'], '.1f')} | {pre} "
             f"| {f(r.get('prefill_tok_s'), '.0f')} | {f(r.get('decode_ms_token'), '.1f')} "
-            f"| {f(r.get('steps_per_token'), '.2f')} | {f(r.get('grammar_share'), '.1%')} "
+            f"| {f(r.get('steps_per_token'), '.2f')} | {f(r.get('draft_kept'), '.0%')} "
+            f"| {f(r.get('grammar_share'), '.1%')} "
             f"| {r['generated']:.0f} | {r['rounds']:.1f} "
             f"| {r['tools_s']:.3f} | {outcomes} | {r['load_before']} / {r['load_after']} |"
         )
@@ -226,6 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt", default="full", help="system prompt style (full | brief)")
     p.add_argument("--adapter", default=None, help="LoRA adapter merged in (dir or asset:NAME)")
     p.add_argument("--precision", default="int4", choices=("int4", "int8", "fp32"))
+    p.add_argument(
+        "--draft-tokens",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="prompt-lookup draft sizes, one row each (0: no drafts)",
+    )
     p.add_argument("--llama-python", default=None, help="a Python with llama-cpp-python[server]")
     p.add_argument("--json", type=Path, default=None, help="write rows and summary here")
     args = p.parse_args(argv)
@@ -241,31 +257,36 @@ def main(argv: list[str] | None = None) -> int:
     config = ReasonerConfig(timeout_s=600, prompt=args.prompt)
     summaries, all_rows = [], {}
 
-    load0 = uptime()
-    t = time.perf_counter()
-    model_dir = converted_model(
-        args.gguf,
-        precision=args.precision,
-        adapter=args.adapter,
-        log=lambda line: print(line, file=sys.stderr),
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        runtime = load_runtime(
-            {
-                "kind": "ort-genai",
-                "model": str(model_dir),
-                "threads": args.threads,
-                "context": args.context,
-                "constrained": True,
-            }
+    for draft_tokens in args.draft_tokens:
+        load0 = uptime()
+        t = time.perf_counter()
+        model_dir = converted_model(
+            args.gguf,
+            precision=args.precision,
+            adapter=args.adapter,
+            all_logits=draft_tokens > 0,
+            log=lambda line: print(line, file=sys.stderr),
         )
-    name = f"ort-genai {args.precision}{' + adapter' if args.adapter else ''}"
-    print(f"{name} loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    rows = run_queries(ReasoningSegmenter(None, runtime, config), pairs)
-    summaries.append(summarize(f"{name}, constrained (llguidance)", rows, (load0, uptime())))
-    all_rows["ort-genai"] = rows
-    del runtime
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runtime = load_runtime(
+                {
+                    "kind": "ort-genai",
+                    "model": str(model_dir),
+                    "threads": args.threads,
+                    "context": args.context,
+                    "constrained": True,
+                    "draft_tokens": draft_tokens,
+                }
+            )
+        name = f"ort-genai {args.precision}{' + adapter' if args.adapter else ''}"
+        if draft_tokens:
+            name += f", drafts of {draft_tokens}"
+        print(f"{name} loaded in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        rows = run_queries(ReasoningSegmenter(None, runtime, config), pairs)
+        summaries.append(summarize(f"{name}, constrained (llguidance)", rows, (load0, uptime())))
+        all_rows[name] = rows
+        del runtime
 
     if args.llama_python and args.adapter:
         # llama.cpp would serve the base weights: its LoRA files are GGUF, not peft's

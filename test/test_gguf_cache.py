@@ -47,11 +47,15 @@ class TinyConverter:
         self.export = export
         self.calls: list[Path] = []
         self.adapters: list[Path | None] = []
+        self.all_logits: list[bool] = []
         self.fail = fail
 
-    def __call__(self, source: Path, out: Path, precision: str, adapter: Path | None) -> None:
+    def __call__(
+        self, source: Path, out: Path, precision: str, adapter: Path | None, all_logits: bool
+    ) -> None:
         self.calls.append(source)
         self.adapters.append(adapter)
+        self.all_logits.append(all_logits)
         shutil.copytree(self.export, out)
         if self.fail:  # the files are there, but the conversion did not finish
             raise KeyboardInterrupt
@@ -252,3 +256,18 @@ def test_reasoner_config_converts_a_new_gguf_once_and_says_so(
     assert "converted fresh.gguf in " in err
     load_runtime(spec)
     assert capsys.readouterr().err == "" and len(conv.calls) == 1
+
+
+def test_all_logits_conversion_gets_its_own_entry(
+    converted: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A graph that keeps every position's logits (for draft_tokens) is another model:
+    its own entry, its own conversion, recorded in the manifest."""
+    root, gguf, export = converted
+    conv = TinyConverter(export)
+    every = converted_model(gguf, all_logits=True, root=root, converter=conv)
+    assert conv.all_logits == [True]
+    assert every.name.endswith("-int4-all") and every != converted_model(gguf, root=root)
+    assert json.loads((every / CACHE_MANIFEST).read_text())["all_logits"] is True
+    assert converted_model(gguf, all_logits=True, root=root, converter=conv) == every
+    assert len(conv.calls) == 1

@@ -71,10 +71,10 @@ def test_decoding_takes_the_models_best_allowed_token():
     logits = torch.zeros(vocab)
     logits[sure], logits[ids["<answer>"]], logits[ids["<reason>"]] = 9.0, 5.0, 1.0
     matcher.start("<|im_start|>assistant\n")
-    assert rt._choose_allowed(logits, matcher) == ids["<reason>"]  # "Sure", <answer>: not yet
+    assert rt._pick(logits, matcher) == ids["<reason>"]  # "Sure", <answer>: not yet
     matcher.start("<results>{}</results>")  # after results: no reason, a plan or an answer
-    assert rt._choose_allowed(logits, matcher) == ids["<answer>"]
-    assert rt._choose_allowed(logits, matcher) != ids["<answer>"]  # consumed: "{" comes next
+    assert rt._pick(logits, matcher) == ids["<answer>"]
+    assert rt._pick(logits, matcher) != ids["<answer>"]  # consumed: "{" comes next
 
 
 def _twin() -> Twin:

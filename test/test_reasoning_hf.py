@@ -41,7 +41,8 @@ class ScriptedQwen3(HFRuntime):
         self.prefills.append(self.last_prefill_tokens)
         return completion
 
-    def _forward(self, ids: list[int]) -> torch.Tensor:
+    def _forward(self, ids: list[int], rows: int = 1) -> torch.Tensor:
+        assert rows == 1, "no drafts in this test"
         logits = super()._forward(ids).clone()
         if self._written is None:  # the prefill: this turn starts now
             self._written = ""
@@ -51,7 +52,7 @@ class ScriptedQwen3(HFRuntime):
         rest = self._turn[len(self._written) :]
         # every turn ends in a stop string: the runtime must return before asking for more
         assert rest, f"generation went on past the stop string ending {self._turn!r}"
-        logits[self.encode(rest)[0]] += self.BIAS
+        logits[0, self.encode(rest)[0]] += self.BIAS
         return logits
 
 

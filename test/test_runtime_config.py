@@ -152,6 +152,7 @@ def test_defaults_are_the_runtimes_defaults() -> None:
         ({"kind": "hf", "sampling": {"temperature": -1}}, "temperature must be >= 0"),
         ({"kind": "ort-genai", "model": "m", "context": 1}, "runtime.context"),
         ({"kind": "ort-genai", "model": "m", "threads": 0}, "runtime.threads"),
+        ({"kind": "hf", "draft_tokens": -1}, "runtime.draft_tokens"),
         (
             {"kind": "hf", "constrained": True, "grammar": {"max_calls": 0}},
             "runtime.grammar.max_calls: Input should be greater than or equal to 1",

@@ -220,3 +220,27 @@ def test_constrained_decoding_keeps_int4_output_in_the_protocol(int4_dir):
             assert rt.grammar.allows(rt.grammar.pattern_for(before), text), text
     if result.outcome in ("answered", "empty"):
         assert check_format(result.transcript.rollout)
+
+
+@needs_ort_genai
+def test_drafts_on_an_all_logits_model_keep_the_exact_rollout(tmp_path):
+    """``--all-logits`` keeps every position's logits, so the runtime checks prompt-lookup
+    drafts: the constrained rollout is HFRuntime's without drafts, token for token."""
+    from frs_ros.reasoning.grammar import ProtocolGrammar
+    from frs_ros.reasoning.runtime.export_cpu import convert
+
+    every = convert("tiny", tmp_path / "fp32-all", precision="fp32", all_logits=True)
+    ref, rt = hf_tiny(constrained=True), ort(every, constrained=True, draft_tokens=4)
+    prompt = ref.format_prompt("You segment objects. mug mug mug kettle", "the mug mug")
+    outs = []
+    for runtime in (ref, rt):
+        runtime.grammar = ProtocolGrammar(max_reason_chars=40)
+        outs.append(runtime.complete(prompt, stop=["</plan>", "</answer>"], max_new_tokens=120))
+    assert outs[0] == outs[1]
+    assert rt.timing.draft_accepted > 0 and rt.timing.decode_steps < ref.timing.decode_steps
+
+
+@needs_ort_genai
+def test_a_last_logits_model_refuses_draft_tokens(int4_dir):
+    with pytest.raises(ValueError, match="--all-logits"):
+        ort(int4_dir, draft_tokens=4)

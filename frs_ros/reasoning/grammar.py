@@ -465,6 +465,10 @@ class TokenGrammar:
         token = int(only[0])
         return token if self.consume(token) else None
 
+    def valid_prefix(self, tokens: list[int]) -> int:
+        """How many of ``tokens`` the grammar would take in a row from here (none consumed)."""
+        return int(self._matcher.validate_tokens(tokens))
+
     def accepting(self) -> bool:
         """Whether what was consumed is a whole turn."""
         return bool(self._matcher.is_accepting())

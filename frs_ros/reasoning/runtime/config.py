@@ -80,6 +80,10 @@ class _Local(_Decoding):
 
     grammar: GrammarBounds | None = None  # other bounds than the grammar's defaults
     adapter: str | None = None  # LoRA adapter directory (or asset:NAME), null: the base model
+    # prompt-lookup tokens checked per decode step (0: off): same output, fewer forward
+    # passes where the reply copies the prompt (ids, labels); an ort-genai model must keep
+    # every position's logits (a .gguf is converted so; else `frs export-cpu --all-logits`)
+    draft_tokens: Annotated[int, Ge(0)] = 0
 
     def __post_init__(self) -> None:
         if self.grammar is not None and not self.constrained:

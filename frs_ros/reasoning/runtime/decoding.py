@@ -9,8 +9,13 @@ the protocol grammar (a compiled token matcher: the model's best allowed token, 
 bitmask per step) are handled here, once, so the backends behave identically. Where the
 grammar allows exactly one next token (tags, JSON keys, the fixed parts of a tool call),
 that token is taken without a decode step and run together with the next step's: the
-same tokens as one step each, fewer forward passes. A backend supplies ``_forward`` (run
-tokens on top of the cache, return the last position's logits), ``_crop`` and
+same tokens as one step each, fewer forward passes. With ``draft_tokens`` > 0 each step
+also runs a draft guessed by prompt lookup (:func:`lookup_draft`: the tokens that followed
+the latest earlier occurrence of the sequence's last n-gram, cut where the grammar refuses
+them) and keeps the longest prefix the model itself chooses: ids, labels and JSON copied
+from the twin and from earlier plans cost one pass for several tokens, and the output is
+the one decoding without drafts gives. A backend supplies ``_forward`` (run tokens on top
+of the cache, return the logits of the last ``rows`` positions), ``_crop`` and
 ``_drop_cache``.
 """
 
@@ -44,6 +49,25 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def lookup_draft(ids: Sequence[int], max_tokens: int, max_ngram: int = 3) -> list[int]:
+    """Prompt-lookup draft: the (up to ``max_tokens``) tokens that followed the latest
+    earlier occurrence of ``ids``' last n-gram, longest n (``max_ngram`` down to 1) first;
+    empty when none recurs. Written here rather than taken from transformers'
+    ``PromptLookupCandidateGenerator``, which works on a generate() call's tensors and its
+    own stopping rules, not on this loop's cache and grammar."""
+    seq = np.asarray(ids)
+    for n in range(min(max_ngram, len(seq) - 1), 0, -1):
+        # starts s < len - n whose n tokens equal the last n (the last n-gram itself excluded)
+        hits = np.ones(len(seq) - n, dtype=bool)
+        for k in range(n):
+            hits &= seq[k : len(seq) - n + k] == seq[len(seq) - n + k]
+        found = np.flatnonzero(hits)
+        if len(found):
+            start = int(found[-1]) + n
+            return [int(t) for t in seq[start : start + max_tokens]]
+    return []
+
+
 def build_warpers(sampling: Sampling) -> Any:
     """transformers logits warpers for ``sampling`` (empty when greedy)."""
     from transformers import (
@@ -68,7 +92,8 @@ def build_warpers(sampling: Sampling) -> Any:
 class DecodeTiming:
     """Where a runtime's time went, summed over its calls (seconds and tokens): prefill
     (tokens fed as prompt), decode (generated tokens fed back, ``decode_steps`` forward
-    passes: fewer than tokens where the grammar forced tokens) and the grammar matcher
+    passes: fewer than tokens where the grammar forced tokens or drafts were kept; drafted
+    tokens the model did not choose are run but not counted as decoded) and the grammar matcher
     (masks and their application; ``compile_s``: compiling it for the tokenizer, once per
     runtime). Subtract two :meth:`snapshot` s for one query."""
 
@@ -76,6 +101,8 @@ class DecodeTiming:
     prefill_s: float = 0.0
     decode_tokens: int = 0
     decode_steps: int = 0
+    drafted: int = 0  # prompt-lookup tokens run for checking (draft_tokens > 0)
+    draft_accepted: int = 0  # of those, kept (counted in decode_tokens too)
     decode_s: float = 0.0
     grammar_s: float = 0.0
     compile_s: float = 0.0
@@ -107,6 +134,7 @@ class CachedTokenRuntime:
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
         constrained: bool = False,
+        draft_tokens: int = 0,
         device: torch.device | str = "cpu",
     ) -> None:
         if getattr(tokenizer, "chat_template", None) is None:
@@ -115,6 +143,10 @@ class CachedTokenRuntime:
         self.thinking = thinking
         self.sampling = sampling or Sampling()
         self.reuse_cache = reuse_cache
+        if draft_tokens < 0:
+            raise ValueError(f"draft_tokens must be >= 0, got {draft_tokens}")
+        #: prompt-lookup tokens checked per decode step (0: none)
+        self.draft_tokens = draft_tokens
         # a model config names one end-of-sequence id, a list or none; the tokenizer adds its own
         eos = [] if model_eos is None else [model_eos] if isinstance(model_eos, int) else model_eos
         self._eos_ids = frozenset({*eos, tokenizer.eos_token_id} - {None})
@@ -153,7 +185,7 @@ class CachedTokenRuntime:
     @torch.inference_mode()
     def next_token_logits(self, text: str) -> torch.Tensor:
         """Logits (float32, on CPU) of the token after ``text``; uses and updates the cache."""
-        return self._prefill(self._checked_ids(text)).float().cpu()
+        return self._prefill(self._checked_ids(text))[-1].float().cpu()
 
     @torch.inference_mode()
     def complete(
@@ -170,7 +202,7 @@ class CachedTokenRuntime:
         timing = self.timing
         timing.calls += 1
         start = time.perf_counter()
-        logits = self._prefill(self._checked_ids(text))
+        logits = self._prefill(self._checked_ids(text))[-1]
         timing.prefill_tokens += self.last_prefill_tokens
         timing.prefill_s += time.perf_counter() - start
         matcher = None
@@ -193,16 +225,10 @@ class CachedTokenRuntime:
                 return Completion(out, len(new_ids), "length")
             return None
 
+        token = self._pick(logits, matcher)
         while True:
-            if matcher is None:
-                token = self._choose(logits)
-            else:
-                start = time.perf_counter()
-                chosen = self._choose_allowed(logits, matcher)
-                timing.grammar_s += time.perf_counter() - start
-                if chosen is None:  # nothing fits (cannot happen below the grammar's bounds)
-                    return Completion(self._decode(new_ids), len(new_ids), "stop")
-                token = chosen
+            if token is None:  # nothing fits (cannot happen below the grammar's bounds)
+                return Completion(self._decode(new_ids), len(new_ids), "stop")
             if (done := take(token)) is not None:
                 return done
             step = [token]
@@ -215,18 +241,35 @@ class CachedTokenRuntime:
                 if (done := take(forced)) is not None:
                     return done
                 step.append(forced)
+            draft = self._draft(step, matcher)
             if deadline_passed(deadline):
                 return Completion(self._decode(new_ids), len(new_ids), "deadline")
             start = time.perf_counter()
-            logits = self._forward(step)
-            timing.decode_tokens += len(step)
-            timing.decode_steps += 1
+            rows = self._forward(step + draft, rows=len(draft) + 1)
             timing.decode_s += time.perf_counter() - start
+            timing.decode_steps += 1
+            timing.decode_tokens += len(step)
+            timing.drafted += len(draft)
+            # rows[j]: the token after step + draft[:j]; keep draft tokens the model chooses
+            token = self._pick(rows[0], matcher)
+            kept = 0
+            while kept < len(draft) and token == draft[kept]:
+                kept += 1
+                timing.decode_tokens += 1
+                timing.draft_accepted += 1
+                if (done := take(token)) is not None:
+                    return done  # the cache holds the rest of the draft; _cached_ids says so
+                token = self._pick(rows[kept], matcher)
+            if kept < len(draft):  # the model chose otherwise: forget the rest
+                keep = len(self._cached_ids) - (len(draft) - kept)
+                self._crop(keep)
+                self._cached_ids = self._cached_ids[:keep]
 
     # ------------------------------------------------------------------ backend hooks
 
-    def _forward(self, ids: list[int]) -> torch.Tensor:
-        """Run ``ids`` on top of the cache; the logits of the last position (1-D)."""
+    def _forward(self, ids: list[int], rows: int = 1) -> torch.Tensor:
+        """Run ``ids`` on top of the cache; the logits of its last ``rows`` positions
+        (``rows`` x vocabulary)."""
         raise NotImplementedError
 
     def _crop(self, keep: int) -> None:
@@ -248,7 +291,8 @@ class CachedTokenRuntime:
         return ids
 
     def _prefill(self, ids: list[int]) -> torch.Tensor:
-        """Bring the cache to ``ids`` reusing the common prefix; logits of the next token."""
+        """Bring the cache to ``ids`` reusing the common prefix; logits of the next token
+        (1 x vocabulary)."""
         keep = common_prefix(self._cached_ids, ids) if self.reuse_cache else 0
         keep = min(keep, len(ids) - 1)  # at least one token must run to get logits
         if keep == 0:
@@ -275,18 +319,37 @@ class CachedTokenRuntime:
             self.timing.compile_s += time.perf_counter() - start
         return self._compiled[1]
 
-    def _choose_allowed(self, logits: torch.Tensor, matcher: TokenGrammar) -> int | None:
-        """The model's choice among the tokens the grammar allows next (consumed by it)."""
-        allowed = matcher.allowed()
-        if not allowed.any():
-            return None
-        # numpy, not torch: on a busy machine torch's thread pool made this 15 ms a step
-        masked = np.where(allowed, logits.float().cpu().numpy(), np.float32(-np.inf))
-        if self.sampling.greedy:
-            token = int(np.argmax(masked))
-        else:
-            token = self._choose(torch.from_numpy(masked))
-        return token if matcher.consume(token) else None
+    def _pick(self, logits: torch.Tensor, matcher: TokenGrammar | None) -> int | None:
+        """The model's next token from ``logits``, among those the grammar allows when
+        constrained (then consumed by it; None when it allows none)."""
+        if matcher is None:
+            return self._choose(logits)
+        start = time.perf_counter()
+        try:
+            allowed = matcher.allowed()
+            if not allowed.any():
+                return None
+            # numpy, not torch: on a busy machine torch's thread pool made this 15 ms a step
+            masked = np.where(allowed, logits.float().cpu().numpy(), np.float32(-np.inf))
+            if self.sampling.greedy:
+                token = int(np.argmax(masked))
+            else:
+                token = self._choose(torch.from_numpy(masked))
+            return token if matcher.consume(token) else None
+        finally:
+            self.timing.grammar_s += time.perf_counter() - start
+
+    def _draft(self, step: list[int], matcher: TokenGrammar | None) -> list[int]:
+        """Prompt-lookup tokens to check after ``step`` (not yet run), cut where the grammar
+        refuses them; empty with ``draft_tokens`` 0."""
+        if not self.draft_tokens:
+            return []
+        draft = lookup_draft(self._cached_ids + step, self.draft_tokens)
+        if matcher is not None and draft:
+            start = time.perf_counter()
+            draft = draft[: matcher.valid_prefix(draft)]
+            self.timing.grammar_s += time.perf_counter() - start
+        return draft
 
     def _decode(self, ids: list[int]) -> str:
         text: str = self.tokenizer.decode(ids, skip_special_tokens=False)

@@ -27,6 +27,11 @@ def add_export_cpu_parser(sub: Any) -> None:
     p.add_argument("model", help="hub id, merged checkpoint directory, or tiny (random test model)")
     p.add_argument("--adapter", default=None, help="LoRA adapter directory, merged first")
     p.add_argument("--precision", choices=PRECISIONS, default="int4")
+    p.add_argument(
+        "--all-logits",
+        action="store_true",
+        help="keep every position's logits (runtime.draft_tokens needs it; prefill does more)",
+    )
     p.add_argument("--out", required=True, help="output directory (runtime.model of ort-genai)")
     p.add_argument("--work-dir", default=None, help="where the temporary float32 copy goes")
     p.set_defaults(func=cmd_export_cpu)
@@ -34,7 +39,12 @@ def add_export_cpu_parser(sub: Any) -> None:
 
 def cmd_export_cpu(args: argparse.Namespace) -> int:
     out = convert(
-        args.model, args.out, adapter=args.adapter, precision=args.precision, work_dir=args.work_dir
+        args.model,
+        args.out,
+        adapter=args.adapter,
+        precision=args.precision,
+        all_logits=args.all_logits,
+        work_dir=args.work_dir,
     )
     print(f"export-cpu: {args.precision} -> {out}")
     print(f"use it with `runtime: {{kind: ort-genai, model: {out}}}` (config/reasoner_cpu.yaml)")
@@ -47,6 +57,7 @@ def convert(
     *,
     adapter: str | os.PathLike[str] | None = None,
     precision: str = "int4",
+    all_logits: bool = False,
     work_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Convert a Qwen3 student into an onnxruntime-genai model directory; returns ``out``.
@@ -54,6 +65,9 @@ def convert(
     ``model``: hub id, local (merged) checkpoint directory, or ``tiny`` (the random test
     model). ``adapter``: a LoRA adapter directory, merged into the weights first (peft).
     ``precision``: ``int4`` (the CPU default), ``int8`` or ``fp32`` (exact, for checks).
+    ``all_logits``: the graph returns every position's logits, not only the last one's
+    (checking prompt-lookup drafts needs them; a prefill then runs the LM head on every
+    position).
     The weights pass through a float32 Hugging Face checkpoint in ``work_dir`` (a temporary
     directory by default), then onnxruntime-genai's model builder runs in a subprocess.
     """
@@ -74,11 +88,13 @@ def convert(
             *("-c", str(Path(tmp) / "cache")),
         ]
         # prune_lm_head: a prefill computes the LM head for its last position only (the
-        # runtime reads no other logits; at 0.6B the head is ~1/4 of prefill FLOPs)
-        options = ["prune_lm_head=true"]
+        # runtime reads no other logits unless it checks drafts; at 0.6B the head is ~1/4
+        # of prefill FLOPs)
+        options = [] if all_logits else ["prune_lm_head=true"]
         if tied:  # one quantized table serves embedding and LM head: ~0.3 GB less at 0.6B
             options.append("shared_embeddings=true")
-        cmd += ["--extra_options", *options]
+        if options:
+            cmd += ["--extra_options", *options]
         run = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if run.returncode != 0:
             tail = (run.stdout + run.stderr)[-3000:]
@@ -88,6 +104,7 @@ def convert(
         "source": str(model),
         "adapter": None if adapter is None else str(adapter),
         "precision": precision,
+        "all_logits": all_logits,
         "parameters": parameters,  # of the float checkpoint (efficiency tables report it)
         "onnxruntime_genai": require_ort_genai().__version__,
     }

@@ -89,6 +89,7 @@ def _hf(cfg: HFRuntimeConfig) -> CachedTokenRuntime:
             thinking=cfg.thinking,
             sampling=cfg.sampling,
             constrained=cfg.constrained,
+            draft_tokens=cfg.draft_tokens,
         )
     return HFRuntime.from_pretrained(
         cfg.model,
@@ -99,6 +100,7 @@ def _hf(cfg: HFRuntimeConfig) -> CachedTokenRuntime:
         sampling=cfg.sampling,
         local_files_only=cfg.local_files_only,
         constrained=cfg.constrained,
+        draft_tokens=cfg.draft_tokens,
     )
 
 
@@ -114,6 +116,7 @@ def _ort_genai(cfg: OrtGenaiRuntimeConfig) -> CachedTokenRuntime:
                 model,
                 precision=cfg.precision or "int4",
                 adapter=cfg.adapter,
+                all_logits=cfg.draft_tokens > 0,
                 log=lambda line: print(line, file=sys.stderr),
             )
         )
@@ -124,6 +127,7 @@ def _ort_genai(cfg: OrtGenaiRuntimeConfig) -> CachedTokenRuntime:
         thinking=cfg.thinking,
         sampling=cfg.sampling,
         constrained=cfg.constrained,
+        draft_tokens=cfg.draft_tokens,
     )
 
 

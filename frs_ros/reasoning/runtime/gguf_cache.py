@@ -5,7 +5,8 @@ onnxruntime-genai's model builder reads only float16/float32 GGUF files, and the
 Hugging Face checkpoint and converted by :func:`~frs_ros.reasoning.runtime.export_cpu.convert`
 (the ``frs export-cpu`` route), and the result is kept under
 ``$FRS_CACHE_DIR`` (default ``$XDG_CACHE_HOME/frs_ros``, else ``~/.cache/frs_ros``) in
-``ort-genai/<sha256[:16]>-<size>-<precision>``. Later runs load it directly: no
+``ort-genai/<sha256[:16]>-<size>-<precision>`` (``-all`` when the graph keeps every
+position's logits, for prompt-lookup drafts). Later runs load it directly: no
 dequantisation per run.
 
 The key is the file's content (sha256 and size), not its path: a renamed or copied file
@@ -13,7 +14,7 @@ hits the same entry, a changed file misses. A LoRA adapter (``adapter:``, e.g. t
 student) is merged into the weights before the conversion, and its files' content is part
 of the key: a retrained adapter gets its own entry. The sha256 is remembered per (path, size,
 mtime) in ``sha256.json`` so a warm start does not rehash ~0.5 GB. An entry is complete only
-when its manifest (written last) names the same sha256, size and precision and the files
+when its manifest (written last) names the same sha256, size, precision and logits and the files
 the runtime loads are there; anything else (an interrupted conversion, a deleted file)
 is removed and rebuilt. Conversions build in a temporary sibling directory and are
 renamed into place, under a file lock, so two processes never see half an entry.
@@ -37,9 +38,9 @@ CACHE_ENV = "FRS_CACHE_DIR"
 CACHE_MANIFEST = "frs_gguf_cache.json"
 _SHA_INDEX = "sha256.json"
 
-#: ``convert(source, out, precision, adapter)``: writes an ort-genai model directory at
-#: ``out``, with the LoRA adapter directory ``adapter`` (or None) merged in
-Converter = Callable[[Path, Path, str, "Path | None"], object]
+#: ``convert(source, out, precision, adapter, all_logits)``: writes an ort-genai model
+#: directory at ``out``, with the LoRA adapter directory ``adapter`` (or None) merged in
+Converter = Callable[[Path, Path, str, "Path | None", bool], object]
 
 
 def cache_root() -> Path:
@@ -59,9 +60,10 @@ class FileKey:
     size: int
     adapter_sha256: str | None = None
 
-    def entry_name(self, precision: str) -> str:
+    def entry_name(self, precision: str, all_logits: bool = False) -> str:
         lora = f"-lora{self.adapter_sha256[:16]}" if self.adapter_sha256 else ""
-        return f"{self.sha256[:16]}-{self.size}-{precision}{lora}"
+        every = "-all" if all_logits else ""
+        return f"{self.sha256[:16]}-{self.size}-{precision}{every}{lora}"
 
 
 def _sha256(path: Path) -> str:
@@ -110,7 +112,7 @@ def adapter_digest(adapter: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def entry_complete(entry: Path, key: FileKey, precision: str) -> bool:
+def entry_complete(entry: Path, key: FileKey, precision: str, all_logits: bool = False) -> bool:
     """Whether ``entry`` holds a finished conversion of ``key`` at ``precision``."""
     try:
         manifest = json.loads((entry / CACHE_MANIFEST).read_text())
@@ -122,6 +124,8 @@ def entry_complete(entry: Path, key: FileKey, precision: str) -> bool:
     if manifest.get("size") != key.size or manifest.get("precision") != precision:
         return False
     if manifest.get("adapter_sha256") != key.adapter_sha256:
+        return False
+    if manifest.get("all_logits", False) != all_logits:
         return False
     try:
         onnx = genai["model"]["decoder"]["filename"]
@@ -142,10 +146,19 @@ def _locked(root: Path, name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _default_converter(source: Path, out: Path, precision: str, adapter: Path | None) -> object:
+def _default_converter(
+    source: Path, out: Path, precision: str, adapter: Path | None, all_logits: bool
+) -> object:
     from frs_ros.reasoning.runtime.export_cpu import convert
 
-    return convert(str(source), out, adapter=adapter, precision=precision, work_dir=out.parent)
+    return convert(
+        str(source),
+        out,
+        adapter=adapter,
+        precision=precision,
+        all_logits=all_logits,
+        work_dir=out.parent,
+    )
 
 
 def converted_model(
@@ -153,13 +166,15 @@ def converted_model(
     *,
     precision: str = "int4",
     adapter: str | os.PathLike[str] | None = None,
+    all_logits: bool = False,
     root: Path | None = None,
     converter: Converter | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Path:
     """The ort-genai model directory of ``gguf`` (with the LoRA ``adapter`` merged in:
     a directory or ``asset:NAME``, checked against its ``sha256.json``), converting it on
-    the first call.
+    the first call. ``all_logits``: a graph that returns every position's logits
+    (``draft_tokens`` needs it; its own entry).
 
     ``log`` receives one line before a conversion (it takes minutes) and one after it with
     its duration; a cache hit logs nothing.
@@ -181,12 +196,12 @@ def converted_model(
     key = file_key(source, root=root)
     if lora is not None:
         key = FileKey(key.sha256, key.size, adapter_digest(lora))
-    name = key.entry_name(precision)
+    name = key.entry_name(precision, all_logits)
     entry = root / "ort-genai" / name
-    if entry_complete(entry, key, precision):
+    if entry_complete(entry, key, precision, all_logits):
         return entry
     with _locked(root / "ort-genai", name):
-        if entry_complete(entry, key, precision):  # another process finished it meanwhile
+        if entry_complete(entry, key, precision, all_logits):  # finished meanwhile elsewhere
             return entry
         if log is not None:
             merged = f" with the adapter {lora} merged" if lora else ""
@@ -199,7 +214,7 @@ def converted_model(
         try:
             out = build / "model"
             (converter or _default_converter)(
-                source.resolve(), out, precision, None if lora is None else Path(lora)
+                source.resolve(), out, precision, None if lora is None else Path(lora), all_logits
             )
             files = sorted(p.name for p in out.iterdir() if p.is_file())
             manifest = {
@@ -209,6 +224,7 @@ def converted_model(
                 "precision": precision,
                 "adapter": lora,
                 "adapter_sha256": key.adapter_sha256,
+                "all_logits": all_logits,
                 "files": files,
             }
             (out / CACHE_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -217,7 +233,7 @@ def converted_model(
             out.replace(entry)
         finally:
             shutil.rmtree(build, ignore_errors=True)
-        if not entry_complete(entry, key, precision):
+        if not entry_complete(entry, key, precision, all_logits):
             raise RuntimeError(f"converting {source} left an incomplete model in {entry}")
         if log is not None:
             log(f"converted {source.name} in {time.monotonic() - start:.0f} s -> {entry}")

@@ -153,6 +153,7 @@ class HFRuntime(CachedTokenRuntime):
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
         constrained: bool = False,
+        draft_tokens: int = 0,
     ) -> None:
         self.model = model.eval()
         self.device = next(model.parameters()).device
@@ -164,6 +165,7 @@ class HFRuntime(CachedTokenRuntime):
             sampling=sampling,
             reuse_cache=reuse_cache,
             constrained=constrained,
+            draft_tokens=draft_tokens,
             device=self.device,
         )
 
@@ -181,6 +183,7 @@ class HFRuntime(CachedTokenRuntime):
         sampling: Sampling | None = None,
         local_files_only: bool | None = None,
         constrained: bool = False,
+        draft_tokens: int = 0,
     ) -> HFRuntime:
         """Load a Qwen3 checkpoint (hub id or local dir) and an optional peft LoRA adapter.
 
@@ -215,7 +218,14 @@ class HFRuntime(CachedTokenRuntime):
             lm = lm.to(auto_dtype(lm.dtype, torch_device))
         if adapter is not None:
             lm = load_adapter(lm, adapter, local_files_only=_offline(str(adapter), offline))
-        return cls(lm, tokenizer, thinking=thinking, sampling=sampling, constrained=constrained)
+        return cls(
+            lm,
+            tokenizer,
+            thinking=thinking,
+            sampling=sampling,
+            constrained=constrained,
+            draft_tokens=draft_tokens,
+        )
 
     @classmethod
     def tiny(
@@ -228,6 +238,7 @@ class HFRuntime(CachedTokenRuntime):
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
         constrained: bool = False,
+        draft_tokens: int = 0,
     ) -> HFRuntime:
         """Random-weight 2-layer Qwen3 + the tiny tokenizer: real code paths, meaningless text."""
         from frs_ros.reasoning.runtime.tiny_tokenizer import load_tiny_tokenizer
@@ -251,11 +262,12 @@ class HFRuntime(CachedTokenRuntime):
             sampling=sampling,
             reuse_cache=reuse_cache,
             constrained=constrained,
+            draft_tokens=draft_tokens,
         )
 
     # ------------------------------------------------------------------ backend hooks
 
-    def _forward(self, ids: list[int]) -> torch.Tensor:
+    def _forward(self, ids: list[int], rows: int = 1) -> torch.Tensor:
         from transformers import DynamicCache
 
         cache = self._cache if self._cache is not None else DynamicCache(config=self.model.config)
@@ -266,11 +278,11 @@ class HFRuntime(CachedTokenRuntime):
         out = self.model(
             input_ids=torch.tensor([ids], device=self.device),
             use_cache=True,
-            logits_to_keep=1,
+            logits_to_keep=rows,
             **{key: cache},
         )
         self._cache, self._cached_ids = getattr(out, key), fed + list(ids)
-        logits: torch.Tensor = out.logits[0, -1]  # the model's output is untyped (Any)
+        logits: torch.Tensor = out.logits[0, -rows:]  # the model's output is untyped (Any)
         return logits
 
     def _crop(self, keep: int) -> None:

@@ -63,6 +63,7 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         sampling: Sampling | None = None,
         reuse_cache: bool = True,
         constrained: bool = False,
+        draft_tokens: int = 0,
     ) -> None:
         og = require_ort_genai()
         from transformers import AutoTokenizer
@@ -76,6 +77,15 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         if context < 2:
             raise ValueError(f"context must be >= 2 tokens, got {context}")
         genai = json.loads((root / "genai_config.json").read_text())
+        #: whether the graph returns every position's logits (``frs export-cpu
+        #: --all-logits``), which checking drafts needs; pruned graphs return the last only
+        self.all_logits = bool(self._manifest(root).get("all_logits", False))
+        if draft_tokens and not self.all_logits:
+            raise ValueError(
+                f"draft_tokens needs a model that returns every position's logits, and {root} "
+                "returns the last only; convert it with `frs export-cpu ... --all-logits` "
+                "(a .gguf model in a reasoner config is converted so when draft_tokens > 0)"
+            )
         self.context = min(context, int(genai["model"].get("context_length", context)))
         config = og.Config(str(root))
         overlay: dict[str, Any] = {"search": {"max_length": self.context}}
@@ -98,22 +108,28 @@ class OrtGenaiRuntime(CachedTokenRuntime):
             sampling=sampling,
             reuse_cache=reuse_cache,
             constrained=constrained,
+            draft_tokens=draft_tokens,
         )
 
     @property
     def parameter_count(self) -> int | None:
         """Parameters of the checkpoint it was converted from (``frs export-cpu`` records
         them); None for a directory converted without that record."""
-        try:
-            manifest = json.loads((self.model_dir / EXPORT_MANIFEST).read_text())
-        except (OSError, ValueError):
-            return None
-        count = manifest.get("parameters") if isinstance(manifest, dict) else None
+        count = self._manifest(self.model_dir).get("parameters")
         return count if isinstance(count, int) else None
+
+    @staticmethod
+    def _manifest(root: Path) -> dict[str, Any]:
+        """What ``frs export-cpu`` recorded about the conversion (empty when absent)."""
+        try:
+            manifest = json.loads((root / EXPORT_MANIFEST).read_text())
+        except (OSError, ValueError):
+            return {}
+        return manifest if isinstance(manifest, dict) else {}
 
     # ------------------------------------------------------------------ backend hooks
 
-    def _forward(self, ids: list[int]) -> torch.Tensor:
+    def _forward(self, ids: list[int], rows: int = 1) -> torch.Tensor:
         total = len(self._cached_ids) + len(ids)
         if total > self.context:
             raise ValueError(
@@ -127,7 +143,11 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         self._gen, fed = None, self._cached_ids
         self._cached_ids = []
         gen.append_tokens(np.asarray(ids, dtype=np.int32))
-        logits = torch.from_numpy(np.array(gen.get_logits(), dtype=np.float32).reshape(-1))
+        if rows == 1:
+            last = np.array(gen.get_logits(), dtype=np.float32)
+        else:  # every position's (all_logits graphs): the raw output of this append
+            last = np.array(gen.get_output("logits"), dtype=np.float32)
+        logits = torch.from_numpy(last.reshape(-1, last.shape[-1])[-rows:])
         self._gen, self._cached_ids = gen, fed + list(ids)
         return logits
 
