@@ -112,7 +112,7 @@ class OrtGenaiRuntimeConfig(_Local):
     # the directory `frs export-cpu` wrote, or a .gguf file converted once into a cache
     # (frs_ros.reasoning.runtime.gguf_cache, with `adapter` merged in); required
     model: str = ""
-    threads: Positive | None = None  # intra-op threads; null: one per physical core
+    threads: Positive | None = None  # intra-op threads; null: one per CPU available
     # tokens the preallocated KV cache holds (prompt + generated)
     context: Annotated[int, Ge(2)] = DEFAULT_CONTEXT
     # what a .gguf model is converted to (null: int4); int8 keeps a small model's greedy

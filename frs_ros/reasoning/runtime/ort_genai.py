@@ -43,14 +43,21 @@ def require_ort_genai() -> Any:
     return onnxruntime_genai
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, which container limits narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class OrtGenaiRuntime(CachedTokenRuntime):
     """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over an onnxruntime-genai model.
 
     ``model_dir`` is what :func:`~frs_ros.reasoning.runtime.export_cpu.convert` writes.
     ``context`` bounds prompt + generated tokens: onnxruntime-genai preallocates the KV
     cache for it (0.6B, fp32 cache: about 0.23 MB per token, so 4096 tokens ≈ 0.9 GB).
-    ``threads`` sets the intra-op threads (None: onnxruntime's default, one per physical
-    core).
+    ``threads`` sets the intra-op threads (None: one per CPU this process may run on).
     """
 
     def __init__(
@@ -89,11 +96,13 @@ class OrtGenaiRuntime(CachedTokenRuntime):
         self.context = min(context, int(genai["model"].get("context_length", context)))
         config = og.Config(str(root))
         overlay: dict[str, Any] = {"search": {"max_length": self.context}}
-        if threads is not None:
-            if threads < 1:
-                raise ValueError(f"threads must be >= 1, got {threads}")
-            session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
-            overlay["model"] = {"decoder": {"session_options": session}}
+        # Always set: left unset, onnxruntime-genai's own default ran the student's prefill
+        # and decode about 2x slower on 2 cores than 2 explicit threads (docs/cpu.md).
+        threads = available_cpus() if threads is None else threads
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+        overlay["model"] = {"decoder": {"session_options": session}}
         config.overlay(json.dumps(overlay))
         self.model_dir = root
         self.og_model = og.Model(config)
