@@ -207,3 +207,18 @@ def test_device_overrides_only_the_hf_device(monkeypatch: pytest.MonkeyPatch) ->
     load_runtime({"kind": "scripted"}, device="cuda:1")
     assert isinstance(built[0], HFRuntimeConfig) and built[0].device == "cuda:1"
     assert built[1] == ScriptedRuntimeConfig()
+
+
+def test_ort_genai_threads_are_always_set(monkeypatch):
+    """onnxruntime-genai's own default ran ~2x slower than explicit threads (docs/cpu.md):
+    ``threads: null`` must become one thread per CPU in the affinity mask, never unset."""
+    from frs_ros.reasoning.runtime import ort_genai
+
+    monkeypatch.setattr(ort_genai.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    session = ort_genai.config_overlay(2048, None)["model"]["decoder"]["session_options"]
+    assert session == {"intra_op_num_threads": 3, "inter_op_num_threads": 1}
+    overlay = ort_genai.config_overlay(2048, 1)
+    assert overlay["model"]["decoder"]["session_options"]["intra_op_num_threads"] == 1
+    assert overlay["search"] == {"max_length": 2048}
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ort_genai.config_overlay(2048, 0)

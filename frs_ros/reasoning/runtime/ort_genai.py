@@ -51,6 +51,18 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def config_overlay(context: int, threads: int | None) -> dict[str, Any]:
+    """What the runtime overlays on a model's ``genai_config.json``: the KV cache's length
+    and the decoder's threads (None: :func:`available_cpus`). The threads are always set:
+    left unset, onnxruntime-genai's own default ran the student's prefill and decode about
+    2x slower on 2 cores than 2 explicit threads (docs/cpu.md, "Threads set explicitly")."""
+    threads = available_cpus() if threads is None else threads
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
+    return {"search": {"max_length": context}, "model": {"decoder": {"session_options": session}}}
+
+
 class OrtGenaiRuntime(CachedTokenRuntime):
     """An :class:`~frs_ros.reasoning.runtime.base.LLMRuntime` over an onnxruntime-genai model.
 
@@ -95,15 +107,7 @@ class OrtGenaiRuntime(CachedTokenRuntime):
             )
         self.context = min(context, int(genai["model"].get("context_length", context)))
         config = og.Config(str(root))
-        overlay: dict[str, Any] = {"search": {"max_length": self.context}}
-        # Always set: left unset, onnxruntime-genai's own default ran the student's prefill
-        # and decode about 2x slower on 2 cores than 2 explicit threads (docs/cpu.md).
-        threads = available_cpus() if threads is None else threads
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        session = {"intra_op_num_threads": threads, "inter_op_num_threads": 1}
-        overlay["model"] = {"decoder": {"session_options": session}}
-        config.overlay(json.dumps(overlay))
+        config.overlay(json.dumps(config_overlay(self.context, threads)))
         self.model_dir = root
         self.og_model = og.Model(config)
         self._params = og.GeneratorParams(self.og_model)
