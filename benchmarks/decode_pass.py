@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from frs_ros.reasoning.runtime.export_cpu import PRECISIONS  # noqa: E402
 from frs_ros.reasoning.runtime.gguf_cache import converted_model  # noqa: E402
 from frs_ros.reasoning.runtime.ort_genai import config_overlay, require_ort_genai  # noqa: E402
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("model", type=Path, help="a .gguf file or an `frs export-cpu` directory")
     p.add_argument("--adapter", default=None, help="with a .gguf: LoRA adapter merged in")
-    p.add_argument("--precision", default="int8", choices=("int4", "int8", "fp32"))
+    p.add_argument("--precision", default="int8", choices=PRECISIONS)
     p.add_argument("--all-logits", action="store_true", help="the graph drafts need")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (None: all CPUs)")
     p.add_argument("--cached", type=int, nargs="+", default=[64, 900, 2000])

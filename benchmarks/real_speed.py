@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from frs_ros.benchmark import generate_split  # noqa: E402
 from frs_ros.reasoning.engine import ReasonerConfig  # noqa: E402
+from frs_ros.reasoning.runtime.export_cpu import PRECISIONS  # noqa: E402
 from frs_ros.samples import Sample  # noqa: E402
 from frs_ros.segmenter import ReasoningSegmenter  # noqa: E402
 
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--context", type=int, default=4096)
     p.add_argument("--prompt", default="full", help="system prompt style (full | brief)")
     p.add_argument("--adapter", default=None, help="LoRA adapter merged in (dir or asset:NAME)")
-    p.add_argument("--precision", default="int4", choices=("int4", "int8", "fp32"))
+    p.add_argument("--precision", default="int4", choices=PRECISIONS)
     p.add_argument(
         "--draft-tokens",
         type=int,

@@ -70,6 +70,27 @@ def test_export_cpu_writes_a_loadable_int4_model(int4_dir):
 
 
 @needs_ort_genai
+def test_int4_mixed_keeps_the_lm_head_in_int8(tmp_path, prompt):
+    """``--precision int4-mixed``: an int4 body with int8 where k-quant's mixed strategy
+    puts it (at least the LM head), loadable and decoding like the plain int4 model."""
+    import onnx
+
+    out = tmp_path / "mixed"
+    assert main(["export-cpu", "tiny", "--precision", "int4-mixed", "--out", str(out)]) == 0
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    bits = {
+        node.name: next(a.i for a in node.attribute if a.name == "bits")
+        for node in graph.node
+        if node.op_type == "MatMulNBits"
+    }
+    assert set(bits.values()) == {4, 8}, bits
+    assert [b for name, b in bits.items() if "lm_head" in name] == [8], bits
+    rt = ort(out)
+    done = rt.complete(prompt, stop=["\n"], max_new_tokens=8)
+    assert done.n_tokens >= 1
+
+
+@needs_ort_genai
 def test_fp32_conversion_reproduces_hf_logits_and_greedy_text(fp32_dir, prompt):
     rt, hf = ort(fp32_dir), hf_tiny()
     torch.testing.assert_close(

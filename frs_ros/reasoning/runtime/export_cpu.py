@@ -15,7 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("int4", "int8", "fp32")
+PRECISIONS = ("int4", "int4-mixed", "int8", "fp32")
+# int4-mixed: the builder's int4 with k-quant and int8 where it matters most (the LM head,
+# the first and last eighth of the layers, every third layer's qkv/v/down projections:
+# llama.cpp's Q4_K_M strategy); int4's bandwidth with most of int8's greedy choices
+MIXED_INT4_OPTIONS = ("algo_config=k_quant_mixed",)
 
 
 def add_export_cpu_parser(sub: Any) -> None:
@@ -64,7 +68,8 @@ def convert(
 
     ``model``: hub id, local (merged) checkpoint directory, or ``tiny`` (the random test
     model). ``adapter``: a LoRA adapter directory, merged into the weights first (peft).
-    ``precision``: ``int4`` (the CPU default), ``int8`` or ``fp32`` (exact, for checks).
+    ``precision``: ``int4`` (the CPU default), ``int4-mixed`` (int4 with int8 where it
+    matters most), ``int8`` or ``fp32`` (exact, for checks).
     ``all_logits``: the graph returns every position's logits, not only the last one's
     (checking prompt-lookup drafts needs them; a prefill then runs the LM head on every
     position).
@@ -84,13 +89,15 @@ def convert(
             sys.executable,
             "-m",
             "onnxruntime_genai.models.builder",
-            *("-i", str(hf_dir), "-o", str(out), "-p", precision, "-e", "cpu"),
-            *("-c", str(Path(tmp) / "cache")),
+            *("-i", str(hf_dir), "-o", str(out), "-p", precision.removesuffix("-mixed")),
+            *("-e", "cpu", "-c", str(Path(tmp) / "cache")),
         ]
         # prune_lm_head: a prefill computes the LM head for its last position only (the
         # runtime reads no other logits unless it checks drafts; at 0.6B the head is ~1/4
         # of prefill FLOPs)
         options = [] if all_logits else ["prune_lm_head=true"]
+        if precision == "int4-mixed":
+            options += MIXED_INT4_OPTIONS
         if tied:  # one quantized table serves embedding and LM head: ~0.3 GB less at 0.6B
             options.append("shared_embeddings=true")
         if options:
