@@ -16,7 +16,6 @@ directory written by ``frs export-cpu`` is loaded as it is.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from frs_ros.reasoning.runtime.export_cpu import PRECISIONS  # noqa: E402
 from frs_ros.reasoning.runtime.gguf_cache import converted_model  # noqa: E402
-from frs_ros.reasoning.runtime.ort_genai import config_overlay, require_ort_genai  # noqa: E402
+from frs_ros.reasoning.runtime.ort_genai import OrtGenaiRuntime, require_ort_genai  # noqa: E402
 
 
 def pass_ms(model, og, cached: int, tokens: int, repeats: int, rng: np.random.Generator) -> float:
@@ -74,9 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             all_logits=args.all_logits,
             log=lambda line: print(line, file=sys.stderr),
         )
-    config = og.Config(str(root))
-    config.overlay(json.dumps(config_overlay(args.context, args.threads)))
-    model = og.Model(config)
+    # the runtime's own loading (threads, cache length), then its model driven raw
+    model = OrtGenaiRuntime(root, threads=args.threads, context=args.context).og_model
     rng = np.random.default_rng(0)
     header = " | ".join(f"{k}-token pass ms" for k in args.tokens)
     print(f"| tokens in the cache | {header} |")

@@ -116,7 +116,7 @@ class OrtGenaiRuntimeConfig(_Local):
     # tokens the preallocated KV cache holds (prompt + generated)
     context: Annotated[int, Ge(2)] = DEFAULT_CONTEXT
     # what a .gguf model is converted to (null: int4); int8 keeps a small model's greedy
-    # choices where int4 changes them, int4-mixed most of them (docs/cpu.md)
+    # choices where int4 and int4-mixed change them (docs/cpu.md)
     precision: Literal["int4", "int4-mixed", "int8", "fp32"] | None = None
 
     def __post_init__(self) -> None:

@@ -15,11 +15,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-PRECISIONS = ("int4", "int4-mixed", "int8", "fp32")
-# int4-mixed: the builder's int4 with k-quant and int8 where it matters most (the LM head,
-# the first and last eighth of the layers, every third layer's qkv/v/down projections:
-# llama.cpp's Q4_K_M strategy); int4's bandwidth with most of int8's greedy choices
-MIXED_INT4_OPTIONS = ("algo_config=k_quant_mixed",)
+# precision -> (the builder's --precision, its extra options). int4-mixed: k-quant int4
+# with int8 where it matters most (the LM head, the first and last eighth of the layers,
+# every third layer's qkv/v/down projections: llama.cpp's Q4_K_M strategy). On the
+# SmolLM2 student it still changed greedy choices and lost accuracy (docs/cpu.md).
+BUILDER_PRECISION: dict[str, tuple[str, tuple[str, ...]]] = {
+    "int4": ("int4", ()),
+    "int4-mixed": ("int4", ("algo_config=k_quant_mixed",)),
+    "int8": ("int8", ()),
+    "fp32": ("fp32", ()),
+}
+PRECISIONS = tuple(BUILDER_PRECISION)
 
 
 def add_export_cpu_parser(sub: Any) -> None:
@@ -81,6 +87,7 @@ def convert(
     require_ort_genai()
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    builder_precision, quant_options = BUILDER_PRECISION[precision]
     out = Path(out)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         hf_dir = Path(tmp) / "hf"
@@ -89,15 +96,15 @@ def convert(
             sys.executable,
             "-m",
             "onnxruntime_genai.models.builder",
-            *("-i", str(hf_dir), "-o", str(out), "-p", precision.removesuffix("-mixed")),
-            *("-e", "cpu", "-c", str(Path(tmp) / "cache")),
+            *("-i", str(hf_dir), "-o", str(out), "-p", builder_precision, "-e", "cpu"),
+            *("-c", str(Path(tmp) / "cache")),
         ]
         # prune_lm_head: a prefill computes the LM head for its last position only (the
         # runtime reads no other logits unless it checks drafts; at 0.6B the head is ~1/4
         # of prefill FLOPs)
-        options = [] if all_logits else ["prune_lm_head=true"]
-        if precision == "int4-mixed":
-            options += MIXED_INT4_OPTIONS
+        options = list(quant_options)
+        if not all_logits:
+            options.append("prune_lm_head=true")
         if tied:  # one quantized table serves embedding and LM head: ~0.3 GB less at 0.6B
             options.append("shared_embeddings=true")
         if options:
