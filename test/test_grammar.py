@@ -27,6 +27,7 @@ TURN = G.pattern_for('...<results>{"results": []}</results>')
         '<reason>r</reason><plan>[{"tool":"nearest","args":{"to":"camera","label":"cup"}},'
         ' {"tool": "size_rank", "args": {"ids": [1, "prev"], "order": "asc"}}]</plan>',
         '<reason>r</reason><plan>[{"tool": "appeared", "args": {}}]</plan>',
+        '<reason>r</reason><plan>[{"tool": "find", "args": {"label": ["mug", "cup"]}}]</plan>',
     ],
 )
 def test_protocol_turns_are_in_the_grammar(text):
@@ -39,6 +40,10 @@ def test_protocol_turns_are_in_the_grammar(text):
         '<reason>r</reason><plan>[{"tool": "fetch',  # unknown tool
         '<reason>r</reason><plan>[{"tool": "find", "args": {"id": 1}}]',  # wrong argument
         '<reason>r</reason><plan>[{"tool": "size", "args": {"id": "mug"',  # id must be a number
+        '<reason>r</reason><plan>[{"tool": "find", "args": {"label": []',  # no empty label list
+        '<reason>r</reason><plan>[{"tool": "count", "args": {"label": [',  # count takes one label
+        '<reason>r</reason><plan>[{"tool": "find", "args": {"label": ['  # at most 8 labels
+        + ", ".join(['"a"'] * 9),
         '<reason>r</reason><plan>[{"tool": "size_rank", "args": {"order": "big"',  # bad choice
         '<reason>r</reason><answer>{"ids": ["mug"',  # ids are integers
         "<reason>r</reason>The answer is",  # prose after the reason

@@ -45,6 +45,9 @@ def call(ctx, name, **args):
 
 def test_find_and_count(ctx):
     assert call(ctx, "find", label="Bottles") == [1]
+    # a list is one call for several kinds: ids matching any label, in twin order
+    assert call(ctx, "find", label=["cup", "spoon", "bottle"]) == [1, 2]
+    assert call(ctx, "find", label=["spoon"]) == []
     assert call(ctx, "count", label="cup") == 1
     assert call(ctx, "count", label="spoon") == 0
 
@@ -113,6 +116,8 @@ def test_temporal_tools(ctx):
         ("nearest", {"to": "sofa"}, "'to' must be 'camera'"),
         ("size_rank", {"order": "random"}, "must be one of"),
         ("find", {"label": ""}, "non-empty string"),
+        ("find", {"label": []}, "a label or a list of labels"),
+        ("find", {"label": ["cup", 3]}, "non-empty string"),
         ("moved", {"min_px": float("nan")}, "finite number"),
         ("size", {"id": True}, "must be an integer"),
     ],

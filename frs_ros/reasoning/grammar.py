@@ -104,10 +104,10 @@ _ID = Rule("id", _alt(_DIGITS, Lit('"prev"')))
 _MAX_IDS = 32
 
 
-def _list(item: Node) -> Node:
-    """``[item, item, ...]``: at most ``_MAX_IDS`` items, possibly none."""
-    more = Rep(_seq(Lit(","), _WS, item), 0, _MAX_IDS - 1)
-    return _seq(Lit("["), _opt(_seq(item, more)), Lit("]"))
+def _list(item: Node, max_items: int = _MAX_IDS, allow_empty: bool = True) -> Node:
+    """``[item, item, ...]``: at most ``max_items`` items, possibly none."""
+    items = _seq(item, Rep(_seq(Lit(","), _WS, item), 0, max_items - 1))
+    return _seq(Lit("["), _opt(items) if allow_empty else items, Lit("]"))
 
 
 _NUMBER = _seq(_opt(Lit("-")), _DIGITS)
@@ -121,6 +121,7 @@ _KIND: dict[str, Node] = {
 MAX_STRING_CHARS = 40  # characters of a string argument
 MAX_CALLS = 8  # tool calls per plan
 MAX_REASON_CHARS = 300  # characters of the first <reason>
+MAX_LABELS = 8  # labels in one list argument (find's), as many as the calls of a plan
 
 
 def _string(max_chars: int) -> Node:
@@ -130,6 +131,9 @@ def _string(max_chars: int) -> Node:
 def _value(p: Param, max_string_chars: int) -> Node:
     if p.kind == "choice":
         return _alt(*(Lit(f'"{c}"') for c in p.choices))
+    if p.kind == "labels":
+        label = _string(max_string_chars)
+        return Rule("labels", _alt(label, _list(label, MAX_LABELS, allow_empty=False)))
     return _string(max_string_chars) if p.kind == "str" else _KIND[p.kind]
 
 

@@ -30,7 +30,7 @@ class ToolError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    kind: str  # id | ids | str | int | float | choice
+    kind: str  # id | ids | str | labels | int | float | choice
     description: str
     required: bool = True
     choices: tuple[str, ...] = ()
@@ -50,7 +50,9 @@ class Tool:
 
 
 def _kind_text(p: Param) -> str:
-    return "|".join(repr(c) for c in p.choices) if p.kind == "choice" else p.kind
+    if p.kind == "choice":
+        return "|".join(repr(c) for c in p.choices)
+    return "str|[str]" if p.kind == "labels" else p.kind
 
 
 @dataclass
@@ -177,6 +179,11 @@ def _coerce(ctx: ToolContext, name: str, p: Param, v: Any) -> Any:
         if not isinstance(v, str) or not v.strip():
             raise ToolError(f"argument {name!r} must be a non-empty string, got {v!r}")
         return v.strip()
+    if p.kind == "labels":
+        items = [v] if isinstance(v, str) else v
+        if not isinstance(items, list) or not items:
+            raise ToolError(f"argument {name!r} must be a label or a list of labels, got {v!r}")
+        return [_coerce(ctx, name, _LABEL, x) for x in items]
     if p.kind == "choice":
         if v not in p.choices:
             raise ToolError(f"argument {name!r} must be one of {list(p.choices)}, got {v!r}")
@@ -189,6 +196,7 @@ def _coerce(ctx: ToolContext, name: str, p: Param, v: Any) -> Any:
 TOOLS = ToolRegistry()
 _ID = Param("id", "object id")
 _FRAME = Param("int", "frame index (default: latest frame with the objects)", required=False)
+_LABEL = Param("str", "label")
 _LABEL_OPT = Param("str", "only objects with this label", required=False)
 
 
@@ -207,18 +215,23 @@ def _label_matches(label: str, query: str) -> bool:
     return label.lower() == query.lower() or label.lower().rstrip("s") == query.lower().rstrip("s")
 
 
+# A list of labels is one call, not one call per label: a semantic query names up to
+# eight kinds, and one call per kind was most of a student's generated tokens
+# (docs/cpu.md, "Why the second query stays above 1 s").
 @TOOLS.register(
     "find",
-    "ids of objects whose label matches (singular/plural agnostic)",
-    label=Param("str", "label"),
+    "ids of objects whose label matches (singular/plural agnostic); a list matches any",
+    label=Param("labels", "a label or a list of labels"),
 )
-def find(ctx: ToolContext, label: str) -> list[int]:
-    return _candidates(ctx, label, None)
+def find(ctx: ToolContext, label: list[str]) -> list[int]:
+    return [
+        i
+        for i in ctx.twin.ids
+        if any(_label_matches(ctx.twin.last_seen(i).label, q) for q in label)
+    ]
 
 
-@TOOLS.register(
-    "count", "number of objects with a label in the window", label=Param("str", "label")
-)
+@TOOLS.register("count", "number of objects with a label in the window", label=_LABEL)
 def count(ctx: ToolContext, label: str) -> int:
     return len(_candidates(ctx, label, None))
 
