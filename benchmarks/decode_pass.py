@@ -1,6 +1,6 @@
 """What one onnxruntime-genai forward pass costs, by cache length and tokens per pass.
 
-docs/cpu.md, "Why the second query stays above 1 s": the second query on a twin is
+docs/cpu.md, "Where a second query's time goes": the second query on a twin is
 decode-bound, so its time is (forward passes) x (cost of a pass). This measures that cost
 directly on a converted model (raw onnxruntime-genai, no Python decode loop around it): for
 each cache length N, the median of ``--repeats`` passes of k random tokens appended on top

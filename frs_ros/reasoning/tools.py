@@ -217,7 +217,7 @@ def _label_matches(label: str, query: str) -> bool:
 
 # A list of labels is one call, not one call per label: a semantic query names up to
 # eight kinds, and one call per kind was most of a student's generated tokens
-# (docs/cpu.md, "Why the second query stays above 1 s").
+# (docs/cpu.md, "Where a second query's time goes").
 @TOOLS.register(
     "find",
     "ids of objects whose label matches (singular/plural agnostic); a list matches any",
