@@ -182,7 +182,9 @@ def _coerce(ctx: ToolContext, name: str, p: Param, v: Any) -> Any:
     if p.kind == "labels":
         items = [v] if isinstance(v, str) else v
         if not isinstance(items, list) or not items:
-            raise ToolError(f"argument {name!r} must be a label or a list of labels, got {v!r}")
+            raise ToolError(
+                f"argument {name!r} must be a label or a list of labels, got {_short(v)}"
+            )
         return [_coerce(ctx, name, _LABEL, x) for x in items]
     if p.kind == "choice":
         if v not in p.choices:
