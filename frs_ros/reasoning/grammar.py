@@ -121,7 +121,7 @@ _KIND: dict[str, Node] = {
 MAX_STRING_CHARS = 40  # characters of a string argument
 MAX_CALLS = 8  # tool calls per plan
 MAX_REASON_CHARS = 300  # characters of the first <reason>
-MAX_LABELS = 8  # labels in one list argument (find's), as many as the calls of a plan
+MAX_LABELS = MAX_CALLS  # labels in find's list: one list stands for a plan of finds
 
 
 def _string(max_chars: int) -> Node:
