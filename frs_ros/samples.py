@@ -189,6 +189,29 @@ def parse_lines(lines: Iterable[str], where: str) -> list[Sample]:
     return out
 
 
+def read_appended(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The JSON records of a file that a resumable job appends to one line at a time (its
+    resume point); a torn last line (the job killed mid-write) is cut off the file. A file
+    that does not exist holds none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    records, good_bytes = [], 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("incomplete line")
+                records.append(json.loads(raw))
+            except ValueError:
+                break
+            good_bytes += len(raw)
+    if good_bytes != path.stat().st_size:
+        with path.open("r+b") as fh:
+            fh.truncate(good_bytes)
+    return records
+
+
 def write_jsonl(path: str | os.PathLike[str], samples: Iterable[Sample]) -> Path:
     """One compact JSON object per line, written to a temp file then renamed: a kill never
     leaves a half-written file."""

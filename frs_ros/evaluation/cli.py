@@ -1,4 +1,5 @@
-"""``frs eval`` and ``frs bench generate``: parser builders and handlers for ``frs_ros.cli``.
+"""``frs eval``, ``frs bench generate`` and ``frs bench reword``: parser builders and
+handlers for ``frs_ros.cli``.
 
 ``frs_ros/cli.py`` wires them in: ``add_eval_parser(sub)`` sets ``func=run_eval`` and
 ``add_bench_parser(sub)`` sets ``func=run_bench``.
@@ -129,6 +130,25 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     g.add_argument("--no-progress", action="store_true")
     g.set_defaults(func=run_bench)
+
+    r = bench_sub.add_parser(
+        "reword",
+        help="reword a share of a training file's queries with a local LLM, checked to keep "
+        "their answer (frs_ros/benchmark/llm_reword.py)",
+    )
+    r.add_argument("data", help="sample JSONL (e.g. the train.jsonl of `frs bench generate`)")
+    r.add_argument("--out", required=True, help="output folder (resumes when it has a log)")
+    r.add_argument(
+        "--model-config",
+        default="reworder.yaml",
+        help="runtime config of the rewording model (default: config/reworder.yaml, "
+        "Qwen2.5-Coder-1.5B from `frs models get`)",
+    )
+    r.add_argument("--fraction", type=fraction, default=0.5, help="share of queries sent")
+    r.add_argument("--candidates", type=positive_int, default=3, help="wordings drawn per query")
+    r.add_argument("--seed", type=int, default=0, help="which samples are sent")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=run_reword)
     return p
 
 
@@ -140,6 +160,29 @@ def _size(text: str) -> tuple[int, int]:
     if h < 32 or w < 32:
         raise ValueError(f"--size must be at least 32x32, got {text!r}")
     return h, w
+
+
+def run_reword(args: argparse.Namespace) -> int:
+    from frs_ros.benchmark.llm_reword import RewordConfig, reword_samples
+    from frs_ros.reasoning.runtime.config import runtime_config
+    from frs_ros.reasoning.runtime.factory import build_runtime, reasoner_config_path
+    from frs_ros.yaml_safe import load_yaml_mapping
+
+    samples = read_jsonl(args.data)
+    config = RewordConfig(fraction=args.fraction, candidates=args.candidates, seed=args.seed)
+    path = reasoner_config_path(args.model_config)
+    spec = runtime_config(load_yaml_mapping(path, "model config"), f"model config {path}")
+    report = reword_samples(
+        samples,
+        build_runtime(spec),
+        args.out,
+        config=config,
+        model_name=Path(getattr(spec, "model", "") or path.stem).name,  # the GGUF file's name
+        progress=not args.no_progress,
+    )
+    print(report.markdown())
+    print(f"wrote {report.out_dir / 'train.jsonl'}")
+    return 0
 
 
 def run_bench(args: argparse.Namespace) -> int:

@@ -36,7 +36,7 @@ from frs_ros.benchmark.scene import camera_intrinsics
 from frs_ros.evaluation.predictors import Predictor, count_parameters
 from frs_ros.metrics import MetricsAccumulator, SampleResult
 from frs_ros.reasoning.answers import answer_masks
-from frs_ros.samples import Sample
+from frs_ros.samples import Sample, read_appended
 from frs_ros.twin import RLE, Twin
 from frs_ros.twin import rle as rle_utils
 
@@ -69,26 +69,6 @@ def peak_rss_bytes() -> int:
     except OSError:
         pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
-
-
-def _load_done(path: Path) -> list[dict[str, Any]]:
-    """Records already written; a torn last line (killed mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    records, good_bytes = [], 0
-    with path.open("rb") as fh:
-        for raw in fh:
-            try:
-                if not raw.endswith(b"\n"):
-                    raise ValueError("incomplete line")
-                records.append(json.loads(raw))
-            except ValueError:
-                break
-            good_bytes += len(raw)
-    if good_bytes != path.stat().st_size:
-        with path.open("r+b") as fh:
-            fh.truncate(good_bytes)
-    return records
 
 
 def _stack(unions: Sequence[RLE], size: tuple[int, ...] | None = None) -> np.ndarray:
@@ -147,7 +127,7 @@ def evaluate(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pred_path = out / PREDICTIONS
-    records = _load_done(pred_path)
+    records = read_appended(pred_path)
     acc = MetricsAccumulator()
     for rec in records:
         acc.add_result(SampleResult(**rec["score"]))
