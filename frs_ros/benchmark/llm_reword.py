@@ -186,7 +186,7 @@ def propose(runtime: LLMRuntime, template: str, config: RewordConfig) -> list[st
 def choose(template: str, candidates: Sequence[str]) -> tuple[str | None, list[str]]:
     """The first candidate that passes :func:`check_rewording`, and the rejection reasons
     of those tried before it (all of them when none passes)."""
-    reasons = []
+    reasons: list[str] = []
     for candidate in candidates:
         reason = check_rewording(template, candidate)
         if reason is None:
