@@ -59,7 +59,7 @@ def test_wordings_that_keep_the_answer_pass(template, candidate):
         ("the phone below the mug", "The phone below the mug.", "unchanged"),
         ("anything sharp", "sharp", "length"),
         ("anything sharp", "is there anything sharp that could hurt me badly or not", "length"),
-        ("anything sharp", "request: anything pointy", "characters"),
+        ("anything sharp", "anything pointy: a pin", "characters"),
     ],
 )
 def test_wordings_that_change_the_answer_are_rejected(template, candidate, reason):
@@ -71,6 +71,7 @@ def test_kinds_are_matched_as_words_in_singular_and_plural():
     assert kinds_named("two knives and the boxes by a cup") == {"knife", "box", "cup"}
     assert kinds_named("the cupboard next to the boxing glove") == set()
     assert normalize('  "Which  Mug is it?" ') == "which mug is it"
+    assert normalize("Request: the mug on the left.") == "the mug on the left"  # prompt echoed
 
 
 def test_choose_keeps_the_first_wording_that_passes():

@@ -132,6 +132,7 @@ def normalize(text: str) -> str:
     """One line, lower case, without surrounding quotes or a closing full stop or question
     mark: the form the templates are written in."""
     text = " ".join(text.replace("\u2019", "'").split()).strip().strip("\"'`").strip()
+    text = re.sub(r"^(?:request|reworded)\s*:\s*", "", text, flags=re.IGNORECASE)  # echoed
     return text.rstrip(".?!").strip().lower()
 
 
