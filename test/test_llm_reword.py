@@ -162,3 +162,21 @@ def test_cli_rewords_a_file_with_a_configured_model(tmp_path, capsys):
     assert main([*args, "--model-config", str(model), "--fraction", "1", "--candidates", "1"]) == 0
     assert "| all | 4 | 4 | 100% |" in capsys.readouterr().out
     assert read_jsonl(tmp_path / "out" / "train.jsonl")[0].query == outputs[0].lower()
+
+
+def test_add_keeps_every_original_and_adds_copies_of_the_chosen_categories(tmp_path):
+    samples = generate_split("train", 1, seed=5, progress=False)
+    spatial = [s for s in samples if s.category == "spatial"]
+    config = RewordConfig(fraction=1.0, candidates=1, categories=("spatial",), add=True)
+    runtime = ScriptedRuntime(_wordings_for(spatial, good=True))
+    report = reword_samples(samples, runtime, tmp_path, config=config, progress=False)
+    assert runtime.remaining == 0 and set(report.sent) == {"spatial"}
+    out = read_jsonl(tmp_path / "train.jsonl")
+    by_id = {s.id: s for s in out}
+    assert len(out) == len(samples) + len(spatial)
+    for s in samples:
+        assert by_id[s.id].query == s.query  # the original is kept as it was
+    for s in spatial:
+        copy = by_id[f"{s.id}-llm"]
+        assert copy.query == f"which is {s.query}".lower()
+        assert (copy.chain, copy.gt_ids) == (s.chain, s.gt_ids)

@@ -65,12 +65,16 @@ REQUEST = "Request: {query} ->"
 class RewordConfig:
     """``fraction``: share of the samples whose query is sent to the model (drawn with
     ``seed``); ``candidates``: wordings drawn per query, the first that passes is kept;
-    ``max_new_tokens``: bound on one wording's length."""
+    ``max_new_tokens``: bound on one wording's length; ``categories``: only samples of
+    these categories are sent (empty: all); ``add``: a kept wording is added as a copy
+    (id ``<id>-llm``) beside the original sample instead of replacing its query."""
 
     fraction: float = 0.5
     candidates: int = 3
     max_new_tokens: int = 40
     seed: int = 0
+    categories: tuple[str, ...] = ()
+    add: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.fraction <= 1:
@@ -244,7 +248,11 @@ def reword_samples(
     log_path = out / REWORDINGS
     decided = {rec["id"]: rec for rec in read_appended(log_path)}
     draws = np.random.default_rng(config.seed).random(len(samples))  # fixed per position
-    chosen = [s for s, u in zip(samples, draws, strict=True) if u < config.fraction]
+    chosen = [
+        s
+        for s, u in zip(samples, draws, strict=True)
+        if u < config.fraction and (not config.categories or s.category in config.categories)
+    ]
     todo = [s for s in chosen if s.id not in decided]
 
     with log_path.open("a", encoding="utf-8") as fh:
@@ -273,7 +281,8 @@ def reword_samples(
         report.sent[rec["category"]] += 1
         report.kept[rec["category"]] += rec["kept"] is not None
         report.reasons.update(rec["rejected"] if rec["kept"] is None else [])
-    write_jsonl(out / "train.jsonl", _apply(samples, decided, model_name))
+    sent = {sid: rec for sid, rec in decided.items() if sid in by_id}
+    write_jsonl(out / "train.jsonl", _apply(samples, sent, model_name, config.add))
     (out / REPORT).write_text(report.markdown(), encoding="utf-8")
     return report
 
@@ -284,16 +293,18 @@ def _template_query(sample: Sample) -> str:
 
 
 def _apply(
-    samples: Iterable[Sample], decided: dict[str, dict[str, Any]], model_name: str
+    samples: Iterable[Sample], decided: dict[str, dict[str, Any]], model_name: str, add: bool
 ) -> Iterable[Sample]:
     for sample in samples:
         rec = decided.get(sample.id)
-        if rec is None or rec["kept"] is None:
+        if add or rec is None or rec["kept"] is None:
             yield sample
+        if rec is None or rec["kept"] is None:
             continue
         extra = {
             **sample.extra,
             "template_query": _template_query(sample),
             "reworded_by": model_name or "llm",
         }
-        yield dataclasses.replace(sample, query=rec["kept"], extra=extra)
+        new_id = f"{sample.id}-llm" if add else sample.id
+        yield dataclasses.replace(sample, id=new_id, query=rec["kept"], extra=extra)

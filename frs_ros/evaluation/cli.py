@@ -147,6 +147,18 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     r.add_argument("--fraction", type=fraction, default=0.5, help="share of queries sent")
     r.add_argument("--candidates", type=positive_int, default=3, help="wordings drawn per query")
     r.add_argument("--seed", type=int, default=0, help="which samples are sent")
+    r.add_argument(
+        "--categories",
+        nargs="+",
+        default=[],
+        choices=("semantic", "spatial", "temporal"),
+        help="send only these categories' samples (default: all)",
+    )
+    r.add_argument(
+        "--add",
+        action="store_true",
+        help="add each kept wording as a copy (id <id>-llm) instead of replacing the query",
+    )
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=run_reword)
     return p
@@ -169,7 +181,13 @@ def run_reword(args: argparse.Namespace) -> int:
     from frs_ros.yaml_safe import load_yaml_mapping
 
     samples = read_jsonl(args.data)
-    config = RewordConfig(fraction=args.fraction, candidates=args.candidates, seed=args.seed)
+    config = RewordConfig(
+        fraction=args.fraction,
+        candidates=args.candidates,
+        seed=args.seed,
+        categories=tuple(args.categories),
+        add=args.add,
+    )
     path = reasoner_config_path(args.model_config)
     spec = runtime_config(load_yaml_mapping(path, "model config"), f"model config {path}")
     report = reword_samples(
