@@ -15,7 +15,7 @@ functional knowledge, a relation/motion test, or a ranking.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,7 +149,15 @@ def _find(labels: list[str]) -> tuple[str, dict[str, Any]]:
 Template = Callable[[Twin, np.random.Generator, bool], Query | None]
 
 
-def _query(text, category, level, negative, ids, chain, template) -> Query:
+def _query(
+    text: str,
+    category: str,
+    level: int,
+    negative: bool,
+    ids: Iterable[int],
+    chain: str,
+    template: str,
+) -> Query:
     if negative != (not ids):
         raise ChainError(f"{template}: negative={negative} but answer {ids}")
     return Query(text, category, level, negative, sorted(ids), chain, template)

@@ -15,7 +15,7 @@ import numpy as np
 
 from frs_ros.benchmark.scene import BACKGROUND_DEPTH_M
 from frs_ros.benchmark.vocabulary import KIND_BY_NAME
-from frs_ros.twin import FrameTwin, Twin
+from frs_ros.twin import FrameTwin, Twin, TwinObject
 from frs_ros.twin import rle as rle_utils
 
 WALL_RGB = np.array([205, 200, 190], dtype=np.float32)
@@ -46,7 +46,7 @@ def render_frame(frame: FrameTwin) -> tuple[np.ndarray, np.ndarray]:
     rgb, depth = _background(h, w)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
 
-    def far_first(o) -> tuple[float, int]:
+    def far_first(o: TwinObject) -> tuple[float, int]:
         d = o.depth.median if o.depth is not None else BACKGROUND_DEPTH_M
         return (-d, o.id)
 

@@ -39,7 +39,14 @@ class ObjectKind:
         return prop in self.properties
 
 
-def _kind(name, size, shape, colour, colour_name, *props) -> ObjectKind:
+def _kind(
+    name: str,
+    size: tuple[float, float],
+    shape: str,
+    colour: tuple[int, int, int],
+    colour_name: str,
+    *props: str,
+) -> ObjectKind:
     unknown = set(props) - set(PROPERTIES)
     if unknown:  # a typo here would silently make a property unanswerable
         raise ValueError(f"unknown properties for {name}: {sorted(unknown)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ class ImageSegmenter:
 class Detector:
     """OWLv2 open-vocabulary detection over a list of labels."""
 
-    def __init__(self, core: Owlv2Core, tokenizer, config: DetectionConfig) -> None:
+    def __init__(self, core: Owlv2Core, tokenizer: Any, config: DetectionConfig) -> None:
         self.core = core
         self.tokenizer = tokenizer
         self.config = config
