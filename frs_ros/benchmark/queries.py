@@ -15,7 +15,7 @@ functional knowledge, a relation/motion test, or a ranking.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +154,7 @@ def _query(
     category: str,
     level: int,
     negative: bool,
-    ids: Iterable[int],
+    ids: Collection[int],  # `not ids` tests emptiness: a generator would always pass
     chain: str,
     template: str,
 ) -> Query:
